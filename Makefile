@@ -1,0 +1,32 @@
+# Every target creates .venv in the checkout if it is missing and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[extras,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rnngraph demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/ruff check rnngraph exporters runtime tests samples benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/lowering.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

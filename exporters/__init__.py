@@ -1,0 +1,1 @@
+"""Exporters: the ONNX file (`rnngraph.exporters.onnx`) and views of it."""

@@ -1,0 +1,56 @@
+"""rnngraph: describe recurrent networks in Python, compile them to ONNX, run them anywhere.
+
+    import rnngraph as rg
+    x = rg.Input("x", features=16)
+    y = rg.Dense(10, activation="softmax")(rg.Recurrent(rg.RNN(32))(x))
+    model = rg.Model(inputs=x, outputs={"y": y})
+    params = model.init(seed=0)
+    rg.export(model, params, "tagger.onnx")
+    out = rg.runtime.Session("tagger.onnx").run(x=batch, lengths=lens)
+
+Names are loaded on first use, so that ``import rnngraph.runtime.session`` on an
+edge box needs only numpy and onnxruntime (not onnx or networkx).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rnngraph.errors import ExportError, InputError, ModelError, ParameterError, RnnGraphError
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_LAZY = {
+    **{name: "rnngraph.dsl" for name in (
+        "Input", "Dense", "Recurrent", "Model", "Layer", "Cell", "RNN", "SRN", "Elman", "Tensor", "TensorSpec",
+        "ParamSpec", "save_params", "load_params",
+    )},
+    "export": "rnngraph.exporters.onnx",
+    "runtime": "rnngraph.runtime",
+}
+
+if TYPE_CHECKING:
+    from rnngraph import runtime
+    from rnngraph.dsl import (
+        RNN, SRN, Cell, Dense, Elman, Input, Layer, Model, ParamSpec, Recurrent, Tensor, TensorSpec,
+        load_params, save_params,
+    )
+    from rnngraph.exporters.onnx import export
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if name == "runtime" else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rnngraph' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["ExportError", "InputError", "ModelError", "ParameterError", "RnnGraphError", *_LAZY]

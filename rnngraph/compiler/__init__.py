@@ -1,0 +1,58 @@
+"""Lowers a validated model to an ONNX graph.
+
+One linear function of named stages (`compile_model`): check the options and the
+parameters, declare the graph inputs, lower every node in dependency order, name
+the outputs. Each layer's lowering is registered with `context.lowers`; each
+cell's with `recurrent.register_cell`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from onnx import GraphProto
+
+from rnngraph.compiler import cells as _cells  # noqa: F401 - registers the cell lowerings
+from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the layer lowerings
+from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.context import LOWERINGS, LoweringContext, lowering_for
+from rnngraph.dsl.model import Model
+from rnngraph.dsl.params import effective
+from rnngraph.errors import ExportError
+
+
+@dataclass
+class CompiledGraph:
+    graph: GraphProto
+    #: per recurrent node, the path taken: "scan", "native" or "loop"
+    paths: dict[str, str]
+
+
+def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 17,
+                  lowering: str = "auto") -> CompiledGraph:
+    if lowering not in LOWERINGS:
+        raise ExportError(f"invalid value for `lowering`: expected one of {LOWERINGS}, received {lowering!r}.")
+    model.check_params(params)
+    g = GraphBuilder(opset)
+    ctx = LoweringContext(g, model, effective(model.param_specs(), params), lowering)
+
+    for name, spec in model.inputs.items():
+        g.add_input(g.claim(name), spec.dtype, spec.dims())
+    for lengths in model.lengths:
+        g.add_input(g.claim(lengths), "int64", ["batch"])
+    for out_name in model.outputs:
+        g.claim(out_name)
+
+    for name, node in model.nodes():
+        lower = lowering_for(node.layer)
+        with g.scope(name):
+            outs = lower(ctx, name, node.layer, model.sources(name))
+        for index, value in enumerate(outs):
+            ctx.values[(name, index)] = value
+
+    for out_name, source in model.outputs.items():
+        g.op("Identity", ctx.value(source), outputs=[out_name], name=f"output/{out_name}")
+        g.add_output(out_name, source.spec.dtype, source.spec.dims())
+    return CompiledGraph(g.graph(model.name), ctx.paths)

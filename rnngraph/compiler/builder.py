@@ -1,0 +1,124 @@
+"""One small builder through which every ONNX node and initializer is emitted.
+
+Names are scoped (``rnn0/W``, ``rnn0/scan/Gemm``) and made unique with a
+counter, in emission order, so the same model always exports the same names.
+A body builder (for a Scan or Loop) shares the name registry of its parent: no
+name inside a body shadows one outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from onnx import GraphProto, NodeProto, TensorProto, ValueInfoProto, helper, numpy_helper
+
+DTYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
+          "bool": TensorProto.BOOL, "float16": TensorProto.FLOAT16}
+
+Dim = str | int | None
+
+
+def value_info(name: str, dtype: str, dims: Sequence[Dim] | None) -> ValueInfoProto:
+    """A typed value; `dims` None means unknown rank, a None dim means unknown size."""
+    return helper.make_tensor_value_info(name, DTYPES[dtype], None if dims is None else list(dims))
+
+
+class GraphBuilder:
+    def __init__(self, opset: int, registry: set[str] | None = None, scope: Sequence[str] = ()) -> None:
+        self.opset = opset
+        self.nodes: list[NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self.inputs: list[ValueInfoProto] = []
+        self.outputs: list[ValueInfoProto] = []
+        self._names = registry if registry is not None else set()
+        self._scope: list[str] = list(scope)
+        self._consts: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
+
+    # -- names --------------------------------------------------------------
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        self._scope.append(name)
+        try:
+            yield
+        finally:
+            self._scope.pop()
+
+    def fresh(self, base: str) -> str:
+        """A new unique name ``<scope>/<base>`` (``_1``, ``_2`` … appended on reuse)."""
+        stem = "/".join([*self._scope, base])
+        name, n = stem, 0
+        while name in self._names:
+            n += 1
+            name = f"{stem}_{n}"
+        self._names.add(name)
+        return name
+
+    def claim(self, name: str) -> str:
+        """Reserve an exact name (graph inputs and outputs); it must be free."""
+        if name in self._names:
+            raise ValueError(f"name {name!r} is already used in this graph")
+        self._names.add(name)
+        return name
+
+    # -- emission -----------------------------------------------------------
+    def op(self, op_type: str, *inputs: str, outputs: int | Sequence[str] = 1, name: str | None = None,
+           **attrs: Any) -> Any:
+        """Emit one node; returns its output name, or a tuple of names if it has several.
+
+        `outputs` is a count (names derived from the node name) or explicit names
+        (an empty string leaves an optional output out).
+        """
+        node_name = self.fresh(name or op_type)
+        if isinstance(outputs, int):
+            out_names = [node_name] if outputs == 1 else [self.fresh(f"{name or op_type}:{i}") for i in range(outputs)]
+        else:
+            out_names = list(outputs)
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(helper.make_node(op_type, list(inputs), out_names, name=node_name, **attrs))
+        return out_names[0] if len(out_names) == 1 else tuple(out_names)
+
+    def const(self, base: str, value: np.ndarray | float | int | Sequence[int], dtype: str = "float32") -> str:
+        """An initializer holding `value` cast to `dtype`; identical small constants are shared."""
+        array = np.asarray(value, dtype=np.dtype(dtype))
+        key = (dtype, array.tobytes(), array.shape)
+        if array.size <= 16 and key in self._consts:
+            return self._consts[key]
+        name = self.fresh(base)
+        self.initializers.append(numpy_helper.from_array(array, name))
+        if array.size <= 16:
+            self._consts[key] = name
+        return name
+
+    def body(self) -> GraphBuilder:
+        """A builder for a Scan/Loop body: same opset and name registry, current scope."""
+        return GraphBuilder(self.opset, self._names, self._scope)
+
+    def add_input(self, name: str, dtype: str, dims: Sequence[Dim] | None) -> str:
+        self.inputs.append(value_info(name, dtype, dims))
+        return name
+
+    def add_output(self, name: str, dtype: str, dims: Sequence[Dim] | None) -> str:
+        self.outputs.append(value_info(name, dtype, dims))
+        return name
+
+    def graph(self, name: str, doc: str = "") -> GraphProto:
+        return helper.make_graph(self.nodes, name, self.inputs, self.outputs, self.initializers, doc_string=doc)
+
+    # -- common idioms ------------------------------------------------------
+    def dim(self, x: str, axis: int) -> str:
+        """Size of axis `axis` of `x` as a 1-element int64 tensor."""
+        return self.op("Shape", x, start=axis, end=axis + 1, name="dim")
+
+    def unsqueeze(self, x: str, axes: Sequence[int]) -> str:
+        return self.op("Unsqueeze", x, self.const("axes", list(axes), "int64"))
+
+    def squeeze(self, x: str, axes: Sequence[int]) -> str:
+        return self.op("Squeeze", x, self.const("axes", list(axes), "int64"))
+
+    def zeros_state(self, like: str, size: int) -> str:
+        """A float zero tensor ``(batch, size)`` with the batch size of `like` (batch-first)."""
+        shape = self.op("Concat", self.dim(like, 0), self.const("size", [size], "int64"), axis=0)
+        return self.op("ConstantOfShape", shape, value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))

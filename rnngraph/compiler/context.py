@@ -1,0 +1,97 @@
+"""State shared by the lowerings of one model: the builder, values, hoisted masks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.dsl.layers import Layer
+from rnngraph.dsl.model import Model, Source
+from rnngraph.dsl.tensor import TensorSpec
+from rnngraph.errors import ExportError
+
+LOWERINGS = ("auto", "scan", "native")
+
+
+@dataclass
+class LoweringContext:
+    """Everything a lowering needs.
+
+    `params` are the effective parameters (float64, structural masks applied).
+    `values` maps ``(node, output index)`` to the ONNX value holding it. Sequences
+    are batch-first ``(batch, time, features)`` between layers; padded steps hold 0.
+    """
+
+    g: GraphBuilder
+    model: Model
+    params: dict[str, np.ndarray]
+    lowering: str = "auto"
+    values: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: per node: which path each recurrent lowering took ("scan", "native", "loop")
+    paths: dict[str, str] = field(default_factory=dict)
+    _cache: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def value(self, source: Source) -> str:
+        return self.values[(source.node, source.index)]
+
+    def node_params(self, node: str) -> dict[str, np.ndarray]:
+        return self.model.node_params(node, self.params)
+
+    def cached(self, key: tuple[str, ...], build: Callable[[], str]) -> str:
+        """Build a value once per model (masks, lengths casts); later calls reuse it."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    # -- padding ------------------------------------------------------------
+    def lengths_i32(self, spec: TensorSpec) -> str | None:
+        """Lengths as int32 ``(batch,)``, the type ONNX's recurrent ops take, or None."""
+        if spec.lengths is None:
+            return None
+        lengths = spec.lengths
+        return self.cached(("lengths_i32", lengths),
+                           lambda: self.g.op("Cast", lengths, to=6, name=f"{lengths}/int32"))
+
+    def mask(self, spec: TensorSpec, like: str) -> str | None:
+        """Float mask ``(batch, time, 1)``: 1 where step t < lengths[b], else 0; None if unpadded.
+
+        `like` is any batch-first sequence with the same time axis; the mask is
+        built once per lengths input, outside every loop.
+        """
+        if spec.lengths is None:
+            return None
+        lengths = spec.lengths
+
+        def build() -> str:
+            g = self.g
+            with g.scope(lengths):
+                time = g.squeeze(g.dim(like, 1), [0])
+                steps = g.op("Range", g.const("zero", 0, "int64"), time, g.const("one", 1, "int64"), name="steps")
+                valid = g.op("Less", g.unsqueeze(steps, [0]), g.unsqueeze(lengths, [1]), name="valid")
+                return g.unsqueeze(g.op("Cast", valid, to=1, name="mask"), [2])
+
+        return self.cached(("mask", lengths), build)
+
+
+Lowering = Callable[[LoweringContext, str, Layer, Mapping[str, Source]], tuple[str, ...]]
+REGISTRY: dict[type, Lowering] = {}
+
+
+def lowers(layer_type: type) -> Callable[[Lowering], Lowering]:
+    """Register the lowering of a layer type: ``fn(ctx, node_name, layer, sources) -> output values``."""
+
+    def register(fn: Lowering) -> Lowering:
+        REGISTRY[layer_type] = fn
+        return fn
+
+    return register
+
+
+def lowering_for(layer: Layer) -> Lowering:
+    for klass in type(layer).__mro__:
+        if klass in REGISTRY:
+            return REGISTRY[klass]
+    raise ExportError(f"no ONNX lowering for layer {type(layer).__name__}; it cannot be exported yet.")

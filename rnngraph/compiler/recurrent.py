@@ -1,0 +1,168 @@
+"""Running a cell over time: the Scan driver, the native-op path, and the choice between them.
+
+A cell lowering (registered per cell type with `register_cell`) supplies:
+
+- `hoist(ctx, cell, p, x, seq) -> [u_1, …]`: work that does not depend on the
+  recurrent state, done once for all steps before the loop (the input
+  projection ``X·Wᵀ + b`` as one MatMul). Each ``u_k`` is ``(batch, time, n_k)``
+  and becomes one scan input.
+- `step(body, cell, p, states, inputs) -> (new_states, y)`: the recurrent part
+  of one step inside the Scan body; `states` and `inputs` are ``(batch, ·)``.
+- optionally `native(ctx, cell, p, x, seq, initial) -> (y, finals)`: ONNX's own
+  LSTM/GRU/RNN op, for cells whose semantics it matches exactly.
+
+The driver owns everything that is the same for all cells: zero initial states,
+padding (a row's state is frozen past its length with the arithmetic blend
+``s + m·(s_new − s)``, cheaper in onnxruntime than `Where`; outputs there are 0),
+direction (reverse scans run from the last step back, and the blend keeps each
+padded row at its initial state until its own last valid step), and final states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.context import LoweringContext
+from rnngraph.dsl.cells.base import Cell
+from rnngraph.dsl.tensor import TensorSpec
+from rnngraph.errors import ExportError
+
+
+@dataclass(frozen=True)
+class SequenceInput:
+    """A batch-first sequence value being run over: its spec, mask and direction."""
+
+    x: str
+    spec: TensorSpec
+    mask: str | None  # (batch, time, 1) float, None when unpadded
+    lengths_i32: str | None
+    reverse: bool = False
+
+
+Hoist = Callable[[LoweringContext, Cell, Mapping[str, np.ndarray], SequenceInput], list[str]]
+Step = Callable[[GraphBuilder, Cell, Mapping[str, np.ndarray], dict[str, str], list[str]], tuple[dict[str, str], str]]
+Native = Callable[[LoweringContext, Cell, Mapping[str, np.ndarray], SequenceInput, dict[str, str] | None],
+                  tuple[str, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class CellLowering:
+    hoist: Hoist
+    step: Step
+    native: Native | None = None
+    #: whether the native op computes exactly this cell (e.g. not for every option)
+    native_exact: Callable[[Cell], bool] = lambda cell: True
+    #: what `auto` picks when both paths apply, from measurements (see benchmarks/)
+    prefer_native: bool = False
+
+
+CELLS: dict[type, CellLowering] = {}
+
+
+def register_cell(cell_type: type, lowering: CellLowering) -> None:
+    CELLS[cell_type] = lowering
+
+
+def cell_lowering(cell: Cell) -> CellLowering:
+    for klass in type(cell).__mro__:
+        if klass in CELLS:
+            return CELLS[klass]
+    raise ExportError(f"no ONNX lowering for cell {type(cell).__name__}; it cannot be exported yet.")
+
+
+def choose_path(lowering: str, cell: Cell) -> str:
+    """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``."""
+    impl = cell_lowering(cell)
+    native_ok = impl.native is not None and impl.native_exact(cell)
+    if lowering == "native" and native_ok:
+        return "native"
+    if lowering == "auto" and native_ok and impl.prefer_native:
+        return "native"
+    return "scan"
+
+
+def run_cell(
+    ctx: LoweringContext,
+    node: str,
+    cell: Cell,
+    p: Mapping[str, np.ndarray],
+    seq: SequenceInput,
+    initial: dict[str, str] | None = None,
+) -> tuple[str, dict[str, str]]:
+    """Lower `cell` over `seq`; returns ``y (batch, time, out)`` and the final states by name."""
+    path = choose_path(ctx.lowering, cell)
+    ctx.paths[node] = path
+    impl = cell_lowering(cell)
+    if path == "native":
+        assert impl.native is not None
+        return impl.native(ctx, cell, p, seq, initial)
+    return scan_cell(ctx, cell, impl, p, seq, initial)
+
+
+def scan_cell(
+    ctx: LoweringContext,
+    cell: Cell,
+    impl: CellLowering,
+    p: Mapping[str, np.ndarray],
+    seq: SequenceInput,
+    initial: dict[str, str] | None,
+) -> tuple[str, dict[str, str]]:
+    g = ctx.g
+    sizes = cell.state_sizes()
+    hoisted = impl.hoist(ctx, cell, p, seq)
+    if initial is None:
+        initial = {name: g.zeros_state(seq.x, size) for name, size in sizes.items()}
+    scanned = hoisted + ([seq.mask] if seq.mask is not None else [])
+
+    body = g.body()
+    with body.scope("body"):
+        states = {name: body.add_input(body.fresh(f"{name}_prev"), "float32", [None, size])
+                  for name, size in sizes.items()}
+        inputs = [body.add_input(body.fresh(f"u{k}_t"), "float32", None) for k in range(len(hoisted))]
+        mask_t = body.add_input(body.fresh("mask_t"), "float32", [None, 1]) if seq.mask is not None else None
+        new_states, y = impl.step(body, cell, p, dict(states), inputs)
+        if mask_t is not None:
+            for name in sizes:
+                delta = body.op("Sub", new_states[name], states[name], name=f"{name}_delta")
+                new_states[name] = body.op("Add", states[name], body.op("Mul", mask_t, delta), name=f"{name}_kept")
+            y_out = body.op("Mul", y, mask_t, name="y_masked")
+        else:
+            # a value may not be listed twice among body outputs (onnxruntime stops feeding the state back)
+            y_out = body.op("Identity", y, name="y_t") if y in new_states.values() else y
+        for name, size in sizes.items():
+            body.add_output(new_states[name], "float32", [None, size])
+        body.add_output(y_out, "float32", [None, cell.output_size])
+    direction = 1 if seq.reverse else 0
+    outs = g.op(
+        "Scan", *initial.values(), *scanned,
+        outputs=len(sizes) + 1, name="scan",
+        body=body.graph("body"),
+        num_scan_inputs=len(scanned),
+        scan_input_axes=[1] * len(scanned),
+        scan_input_directions=[direction] * len(scanned),
+        scan_output_axes=[1],
+        scan_output_directions=[direction],
+    )
+    finals = dict(zip(sizes, outs[: len(sizes)], strict=True))
+    return outs[-1], finals
+
+
+def input_projection(ctx: LoweringContext, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
+    """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)``."""
+    g = ctx.g
+    xw = g.op("MatMul", seq.x, g.const("W_T", np.ascontiguousarray(W.T)), name=f"{name}/MatMul")
+    return g.op("Add", xw, g.const("bias", b), name=name)
+
+
+def to_time_major(g: GraphBuilder, x: str) -> str:
+    return g.op("Transpose", x, perm=[1, 0, 2], name="time_major")
+
+
+def from_native_outputs(g: GraphBuilder, y: str, finals: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """ONNX layout-0 outputs ``Y (time, 1, batch, h)``, ``Y_h (1, batch, h)`` → batch-first."""
+    y_bt = g.op("Transpose", g.squeeze(y, [1]), perm=[1, 0, 2], name="batch_major")
+    return y_bt, {name: g.squeeze(v, [0]) for name, v in finals.items()}

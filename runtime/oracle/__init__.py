@@ -1,0 +1,15 @@
+"""The NumPy oracle: a plain interpreter of rnngraph models, written from SPEC.md.
+
+    outputs = oracle.run(model, params, x=batch, lengths=lens)
+
+Float64 throughout, a Python loop over time, one row at a time over its own
+valid steps. It imports `rnngraph.dsl` and numpy and nothing from the compiler
+or the exporters (a test keeps it so): each cell's step is written here a second
+time, independently of its lowering, so a wrong gate order cannot hide on both sides.
+"""
+
+from rnngraph.runtime.oracle import cells as _cells  # noqa: F401 - registers the cell steps
+from rnngraph.runtime.oracle import layers as _layers  # noqa: F401 - registers the layer evaluators
+from rnngraph.runtime.oracle.core import STEPS, evaluates, run, steps
+
+__all__ = ["STEPS", "evaluates", "run", "steps"]

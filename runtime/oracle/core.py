@@ -1,0 +1,121 @@
+"""The oracle's interpreter loop and registries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnngraph.dsl.cells.base import Cell
+from rnngraph.dsl.layers import Layer
+from rnngraph.dsl.model import Model, Source
+from rnngraph.dsl.params import effective
+from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
+from rnngraph.errors import InputError, RnnGraphError
+
+#: step(cell, p, x_t (in,), states {name: (size,)}, t) -> (new states, y_t (out,)); t counts from 0
+Step = Callable[[Any, Mapping[str, np.ndarray], np.ndarray, dict[str, np.ndarray], int],
+                tuple[dict[str, np.ndarray], np.ndarray]]
+STEPS: dict[type, Step] = {}
+
+
+def steps(cell_type: type) -> Callable[[Step], Step]:
+    """Register the oracle step of a cell type."""
+
+    def register(fn: Step) -> Step:
+        STEPS[cell_type] = fn
+        return fn
+
+    return register
+
+
+def step_for(cell: Cell) -> Step:
+    for klass in type(cell).__mro__:
+        if klass in STEPS:
+            return STEPS[klass]
+    raise RnnGraphError(f"the oracle has no step for cell {type(cell).__name__}.")
+
+
+@dataclass
+class Env:
+    """What an evaluator sees: the model, effective parameters (float64), the feeds, computed values."""
+
+    model: Model
+    params: dict[str, np.ndarray]
+    feeds: dict[str, np.ndarray]
+    values: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+
+    def value(self, source: Source) -> np.ndarray:
+        return self.values[(source.node, source.index)]
+
+    def lengths(self, spec: TensorSpec, time: int, batch: int) -> np.ndarray:
+        """Valid steps per row of a sequence with `spec` (all `time` when unpadded)."""
+        if spec.lengths is None:
+            return np.full(batch, time, dtype=np.int64)
+        return self.feeds[spec.lengths]
+
+    def node_params(self, node: str) -> dict[str, np.ndarray]:
+        return self.model.node_params(node, self.params)
+
+
+Evaluator = Callable[[Env, str, Any, Mapping[str, Source]], tuple[np.ndarray, ...]]
+EVALUATORS: dict[type, Evaluator] = {}
+
+
+def evaluates(layer_type: type) -> Callable[[Evaluator], Evaluator]:
+    """Register the oracle evaluator of a layer type."""
+
+    def register(fn: Evaluator) -> Evaluator:
+        EVALUATORS[layer_type] = fn
+        return fn
+
+    return register
+
+
+def evaluator_for(layer: Layer) -> Evaluator:
+    for klass in type(layer).__mro__:
+        if klass in EVALUATORS:
+            return EVALUATORS[klass]
+    raise RnnGraphError(f"the oracle cannot evaluate layer {type(layer).__name__}.")
+
+
+def run(model: Model, params: Mapping[str, np.ndarray], **feeds: Any) -> dict[str, np.ndarray]:
+    """Evaluate `model` on `feeds`; returns every output by name (float64, or int64 token ids)."""
+    model.check_params(params)
+    env = Env(model, effective(model.param_specs(), params), prepare_feeds(model, feeds))
+    for name, node in model.nodes():
+        outs = evaluator_for(node.layer)(env, name, node.layer, model.sources(name))
+        for index, value in enumerate(outs):
+            env.values[(name, index)] = value
+    return {name: env.value(source) for name, source in model.outputs.items()}
+
+
+def prepare_feeds(model: Model, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Check names, cast floats to float64, fill missing lengths with full ones."""
+    expected = set(model.inputs) | set(model.lengths)
+    unknown = sorted(set(feeds) - expected)
+    missing = sorted(set(model.inputs) - set(feeds))
+    if unknown or missing:
+        raise InputError(f"oracle feeds do not match the model: unknown {unknown}, missing {missing}; "
+                         f"the model takes {sorted(expected)}.")
+    out: dict[str, np.ndarray] = {}
+    for name, spec in model.inputs.items():
+        array = np.asarray(feeds[name])
+        out[name] = array.astype(np.int64) if spec.dtype == "int64" else array.astype(np.float64)
+    for lengths, owners in model.lengths.items():
+        first = out[owners[0]]
+        if feeds.get(lengths) is None:
+            out[lengths] = np.full(first.shape[0], first.shape[1], dtype=np.int64)
+        else:
+            out[lengths] = np.asarray(feeds[lengths]).astype(np.int64)
+        lens = out[lengths]
+        if lens.shape != (first.shape[0],) or (lens.size and (lens.min() < 1 or lens.max() > first.shape[1])):
+            raise InputError(f"oracle: `{lengths}` must hold one length in 1..{first.shape[1]} per row, "
+                             f"received {lens.tolist()}.")
+    return out
+
+
+def is_sequence(spec: TensorSpec) -> bool:
+    return spec.kind == SEQUENCE
