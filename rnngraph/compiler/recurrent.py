@@ -2,10 +2,16 @@
 
 A cell lowering (registered per cell type with `register_cell`) supplies:
 
-- `hoist(ctx, cell, p, x, seq) -> [u_1, …]`: work that does not depend on the
+- `hoist(g, cell, p, seq) -> [u_1, …]`: work that does not depend on the
   recurrent state, done once for all steps before the loop (the input
   projection ``X·Wᵀ + b`` as one MatMul). Each ``u_k`` is ``(batch, time, n_k)``
-  and becomes one scan input.
+  and becomes one scan input. Hoist must work on the last axis only (MatMul,
+  Add, …): inside a Loop body (greedy decoding, generation) the same function
+  is applied to one step, ``seq.x`` of shape ``(batch, in)`` (see `step_once`).
+  A cell that needs the time index sets `needs_step_index`; `seq.step_index`
+  is then ``(batch, time, 1)`` float, the step number of each row (0 at the
+  row's first processed step, also when running in reverse), or ``(batch, 1)``
+  inside a Loop body.
 - `step(body, cell, p, states, inputs) -> (new_states, y)`: the recurrent part
   of one step inside the Scan body; `states` and `inputs` are ``(batch, ·)``.
 - optionally `native(ctx, cell, p, x, seq, initial) -> (y, finals)`: ONNX's own
@@ -21,7 +27,7 @@ padded row at its initial state until its own last valid step), and final states
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,9 +47,11 @@ class SequenceInput:
     mask: str | None  # (batch, time, 1) float, None when unpadded
     lengths_i32: str | None
     reverse: bool = False
+    #: per-row step number, set by the driver for cells with `needs_step_index`
+    step_index: str | None = None
 
 
-Hoist = Callable[[LoweringContext, Cell, Mapping[str, np.ndarray], SequenceInput], list[str]]
+Hoist = Callable[[GraphBuilder, Cell, Mapping[str, np.ndarray], SequenceInput], list[str]]
 Step = Callable[[GraphBuilder, Cell, Mapping[str, np.ndarray], dict[str, str], list[str]], tuple[dict[str, str], str]]
 Native = Callable[[LoweringContext, Cell, Mapping[str, np.ndarray], SequenceInput, dict[str, str] | None],
                   tuple[str, dict[str, str]]]
@@ -58,6 +66,8 @@ class CellLowering:
     native_exact: Callable[[Cell], bool] = lambda cell: True
     #: what `auto` picks when both paths apply, from measurements (see benchmarks/)
     prefer_native: bool = False
+    #: whether `hoist` reads `seq.step_index` (Clockwork's clock)
+    needs_step_index: bool = False
 
 
 CELLS: dict[type, CellLowering] = {}
@@ -113,7 +123,9 @@ def scan_cell(
 ) -> tuple[str, dict[str, str]]:
     g = ctx.g
     sizes = cell.state_sizes()
-    hoisted = impl.hoist(ctx, cell, p, seq)
+    if impl.needs_step_index:
+        seq = replace(seq, step_index=step_index(ctx, seq))
+    hoisted = impl.hoist(g, cell, p, seq)
     if initial is None:
         initial = {name: g.zeros_state(seq.x, size) for name, size in sizes.items()}
     scanned = hoisted + ([seq.mask] if seq.mask is not None else [])
@@ -151,9 +163,45 @@ def scan_cell(
     return outs[-1], finals
 
 
-def input_projection(ctx: LoweringContext, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
-    """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)``."""
+def step_once(
+    body: GraphBuilder,
+    cell: Cell,
+    p: Mapping[str, np.ndarray],
+    states: dict[str, str],
+    x_t: str,
+    step_index_t: str | None = None,
+) -> tuple[dict[str, str], str]:
+    """One full step inside a Loop body, where nothing can be hoisted: ``x_t (batch, in)``.
+
+    `step_index_t` is ``(batch, 1)`` float, required by cells with `needs_step_index`.
+    Returns the new states and ``y_t (batch, out)``; no padding is applied.
+    """
+    impl = cell_lowering(cell)
+    if impl.needs_step_index and step_index_t is None:
+        raise ExportError(f"{type(cell).__name__} needs the step index inside this loop; the caller gave none.")
+    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False, step_index_t)
+    return impl.step(body, cell, p, dict(states), impl.hoist(body, cell, p, seq))
+
+
+def step_index(ctx: LoweringContext, seq: SequenceInput) -> str:
+    """``(batch, time, 1)`` float: step t forward, ``lengths[b] - 1 - t`` in reverse."""
     g = ctx.g
+    with g.scope("step_index"):
+        time = g.squeeze(g.dim(seq.x, 1), [0])
+        steps = g.op("Cast", g.op("Range", g.const("zero", 0, "int64"), time, g.const("one", 1, "int64")), to=1)
+        steps = g.unsqueeze(steps, [0, 2])  # (1, time, 1)
+        if seq.reverse:
+            if seq.lengths_i32 is not None:
+                last = g.op("Sub", g.op("Cast", seq.lengths_i32, to=1), g.const("one_f", 1.0))
+            else:
+                last = g.op("Sub", g.op("Cast", g.dim(seq.x, 1), to=1), g.const("one_f", 1.0))
+            steps = g.op("Sub", g.unsqueeze(last, [-1, -1]) if seq.lengths_i32 is not None else last, steps)
+        zeros = g.op("Mul", g.op("ReduceSum", seq.x, g.const("axes", [2], "int64"), keepdims=1), g.const("zero_f", 0.0))
+        return g.op("Add", zeros, steps, name="steps")  # broadcast to (batch, time, 1)
+
+
+def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
+    """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step)."""
     xw = g.op("MatMul", seq.x, g.const("W_T", np.ascontiguousarray(W.T)), name=f"{name}/MatMul")
     return g.op("Add", xw, g.const("bias", b), name=name)
 

@@ -28,9 +28,9 @@ from rnngraph.dsl.cells.rnn import RNN
 ONNX_ACTIVATION = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
 
 
-def hoist(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
+def hoist(g: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
     h = cell.hidden
-    return [input_projection(ctx, seq, p["W"], p["B"][:h] + p["B"][h:])]
+    return [input_projection(g, seq, p["W"], p["B"][:h] + p["B"][h:])]
 
 
 def step(body: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], states: dict[str, str],
