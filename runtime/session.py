@@ -146,6 +146,11 @@ class Session:
                              f"received dtype {array.dtype}.")
         if np.issubdtype(dtype, np.integer) and not np.issubdtype(array.dtype, np.integer):
             raise InputError(f"input {name!r}: expected integers ({np.dtype(dtype).name}), received dtype {array.dtype}.")
+        if len(info.shape) == 0:  # a count of steps
+            if array.ndim != 0 or not np.issubdtype(array.dtype, np.integer) or int(array) < 0:
+                raise InputError(f"input {name!r}: expected a non-negative integer count (a scalar), "
+                                 f"received {array!r}.")
+            return np.asarray(array, dtype=np.int64)
         if array.ndim != len(info.shape):
             raise InputError(f"input {name!r}: expected rank {len(info.shape)} {self._shape_text(info.shape)}, "
                              f"received shape {array.shape}.")

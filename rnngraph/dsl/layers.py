@@ -111,6 +111,7 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
     tokens: int | None = None,
     sequence: bool = True,
     lengths: str | None = "lengths",
+    count: bool = False,
 ) -> Tensor:
     """A model input named `name`.
 
@@ -120,9 +121,18 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
     - `lengths`: name of the optional int64 ``(batch,)`` input giving each row's valid
       steps (``1..time``); ``None`` for sequences that are never padded. Two sequence
       inputs with separate padding need two names, e.g. ``lengths="tgt_lengths"``.
+    - ``count=True``: a runtime int64 scalar ``()``, a number of steps (``>= 0``),
+      e.g. ``Input("n", count=True)`` for a generated length.
     """
     identifier("Input", "name", name)
     where = f"Input {name!r}"
+    if count:
+        if features is not None or tokens is not None:
+            raise ModelError(f"{where}: a count input has no `features` or `tokens`; "
+                             f"received features={features!r}, tokens={tokens!r}.")
+        out = InputLayer(name=name, spec=TensorSpec(SCALAR))()
+        assert isinstance(out, Tensor)
+        return out
     if (features is None) == (tokens is None):
         raise ModelError(f"{where}: give exactly one of `features` (float input) or `tokens` (token ids), "
                          f"received features={features!r}, tokens={tokens!r}.")

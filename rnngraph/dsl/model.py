@@ -19,7 +19,7 @@ import numpy as np
 
 from rnngraph.dsl.layers import InputLayer
 from rnngraph.dsl.params import ParamSpec, check_params, init_params, load_params, save_params
-from rnngraph.dsl.tensor import SEQUENCE, Node, Tensor, TensorSpec
+from rnngraph.dsl.tensor import SCALAR, SEQUENCE, Node, Tensor, TensorSpec
 from rnngraph.errors import ModelError
 
 
@@ -222,7 +222,9 @@ class Model:
         feeds: dict[str, np.ndarray] = {}
         for name, spec in self.inputs.items():
             shape = [batch] + ([time] if spec.kind == SEQUENCE else [])
-            if spec.is_tokens:
+            if spec.kind == SCALAR:  # a runtime count of steps: generate `time` steps
+                feeds[name] = np.array(time, dtype=np.int64)
+            elif spec.is_tokens:
                 assert spec.vocab is not None
                 feeds[name] = rng.integers(0, spec.vocab, size=shape, dtype=np.int64)
             else:
