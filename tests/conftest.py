@@ -11,7 +11,7 @@ from rnngraph.dsl.model import Model
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
-from rnngraph.verify import compare
+from rnngraph.verify import TOLERANCES, compare
 
 #: the sizes every differential test runs over: odd sizes, T=1, B=1, ragged
 SHAPES = [(3, 5), (1, 5), (3, 1), (1, 1), (4, 9)]
@@ -37,6 +37,13 @@ def assert_matches(model: Model, params: Mapping[str, np.ndarray] | None = None,
                         f"(atol {row.tolerance.atol}, rtol {row.tolerance.rtol})\n"
                         f"onnxruntime:\n{got[name]}\noracle:\n{ref[name]}")
     return got
+
+
+def assert_close(got: np.ndarray, ref: np.ndarray, tolerance: str = "reference", what: str = "value") -> None:
+    """Shape, then values, within the named entry of the tolerance table."""
+    tol = TOLERANCES[tolerance]
+    assert np.shape(got) == np.shape(ref), f"{what}: shape {np.shape(got)} != reference {np.shape(ref)}"
+    np.testing.assert_allclose(got, ref, rtol=tol.rtol, atol=tol.atol, err_msg=what)
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def write_atomic(proto: onnx.ModelProto, path: str) -> None:
             proto_copy = onnx.ModelProto()
             proto_copy.CopyFrom(proto)  # saving as external data rewrites the tensors in place
             onnx.save_model(proto_copy, tmp_model, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=data_name, size_threshold=1024)
+                            location=data_name, size_threshold=1024)  # small constants (axes) stay inline
             os.replace(os.path.join(tmp, data_name), os.path.join(directory, data_name))
         else:
             onnx.save_model(proto, tmp_model)

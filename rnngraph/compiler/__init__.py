@@ -16,6 +16,7 @@ from onnx import GraphProto
 
 from rnngraph.compiler import cells as _cells  # noqa: F401 - registers the cell lowerings
 from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the layer lowerings
+from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LOWERINGS, LoweringContext, lowering_for
 from rnngraph.dsl.model import Model

@@ -110,7 +110,9 @@ class GraphBuilder:
     # -- common idioms ------------------------------------------------------
     def dim(self, x: str, axis: int) -> str:
         """Size of axis `axis` of `x` as a 1-element int64 tensor."""
-        return self.op("Shape", x, start=axis, end=axis + 1, name="dim")
+        if self.opset >= 15:  # Shape's start/end attributes arrived in opset 15
+            return self.op("Shape", x, start=axis, end=axis + 1, name="dim")
+        return self.op("Gather", self.op("Shape", x), self.const("axis", [axis], "int64"), axis=0, name="dim")
 
     def unsqueeze(self, x: str, axes: Sequence[int]) -> str:
         return self.op("Unsqueeze", x, self.const("axes", list(axes), "int64"))

@@ -1,4 +1,4 @@
-"""Lowerings of the basic layers: inputs, Dense, Recurrent."""
+"""Lowerings of the basic layers: inputs, Dense (Recurrent: see `wrappers`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnngraph.compiler.context import LoweringContext, lowers
-from rnngraph.compiler.recurrent import SequenceInput, run_cell
-from rnngraph.dsl.layers import Dense, InputLayer, Recurrent
+from rnngraph.compiler.recurrent import SequenceInput
+from rnngraph.dsl.layers import Dense, InputLayer
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
 
@@ -52,10 +52,4 @@ def lower_dense(ctx: LoweringContext, node: str, layer: Dense, sources: Mapping[
     y = dense(ctx, x, p["W"], p["b"], layer.activation)
     return (apply_mask(ctx, y, sources["x"].spec, x),)
 
-
-@lowers(Recurrent)
-def lower_recurrent(ctx: LoweringContext, node: str, layer: Recurrent, sources: Mapping[str, Source]) -> tuple[str, ...]:
-    assert layer.cell is not None
-    seq = sequence_input(ctx, sources["x"], layer.reverse)
-    y, _ = run_cell(ctx, node, layer.cell, ctx.node_params(node), seq)
-    return (y,)
+# Recurrent (with Bidirectional and Stack) is lowered in rnngraph/compiler/wrappers.py.

@@ -112,6 +112,7 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
     sequence: bool = True,
     lengths: str | None = "lengths",
     count: bool = False,
+    time: str = "time",
 ) -> Tensor:
     """A model input named `name`.
 
@@ -123,6 +124,8 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
       inputs with separate padding need two names, e.g. ``lengths="tgt_lengths"``.
     - ``count=True``: a runtime int64 scalar ``()``, a number of steps (``>= 0``),
       e.g. ``Input("n", count=True)`` for a generated length.
+    - `time`: the symbolic name of the time axis. Sequences of different lengths (a
+      source and a target) need different names, e.g. ``time="tgt_time"``.
     """
     identifier("Input", "name", name)
     where = f"Input {name!r}"
@@ -130,7 +133,9 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
         if features is not None or tokens is not None:
             raise ModelError(f"{where}: a count input has no `features` or `tokens`; "
                              f"received features={features!r}, tokens={tokens!r}.")
-        out = InputLayer(name=name, spec=TensorSpec(SCALAR))()
+        # `time` names the axis this count measures, so that outputs generated for it have the
+        # symbolic length `name`, e.g. (batch, n, features)
+        out = InputLayer(name=name, spec=TensorSpec(SCALAR, time=name))()
         assert isinstance(out, Tensor)
         return out
     if (features is None) == (tokens is None):
@@ -146,7 +151,9 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
         identifier(where, "lengths", lengths)
         if lengths == name:
             raise invalid(where, "lengths", f"a name other than the input's own ({name!r})", lengths)
-    spec = TensorSpec(SEQUENCE if sequence else VECTOR, features or 0, tokens, lengths)
+    if sequence:
+        identifier(where, "time", time)
+    spec = TensorSpec(SEQUENCE if sequence else VECTOR, features or 0, tokens, lengths, time)
     out = InputLayer(name=name, spec=spec)()
     assert isinstance(out, Tensor)
     return out
@@ -188,43 +195,120 @@ class Dense(Layer):
         }
 
 
+#: what a recurrent layer can return, in any combination (see `Recurrent`)
+RETURNS = ("sequence", "last", "mean", "max", "state")
+
+
+def returns_tuple(where: str, returns: object) -> tuple[str, ...]:
+    """`returns` as a tuple of kinds; raises ModelError for unknown, empty or repeated kinds."""
+    kinds = (returns,) if isinstance(returns, str) else returns
+    expected = "one of " + ", ".join(repr(r) for r in RETURNS) + " or a tuple of them"
+    if not isinstance(kinds, tuple) or not kinds or any(k not in RETURNS for k in kinds):
+        raise invalid(where, "returns", expected, returns)
+    if len(set(kinds)) != len(kinds):
+        raise invalid(where, "returns", "each kind at most once", returns)
+    return kinds
+
+
+def returns_specs(returns: tuple[str, ...], x: TensorSpec, output_size: int,
+                  state_sizes: list[int]) -> tuple[TensorSpec, ...]:
+    """Output specs of a layer that runs over sequence `x`, in the order `returns` names them.
+
+    ``sequence`` keeps the padding of `x`; the pooled kinds are vectors ``(batch, output_size)``;
+    ``state`` expands to one vector per final state (sizes `state_sizes`).
+    """
+    seq = x.with_features(output_size)
+    vector = TensorSpec(VECTOR, output_size)
+    out: list[TensorSpec] = []
+    for kind in returns:
+        if kind == "sequence":
+            out.append(seq)
+        elif kind == "state":
+            out.extend(TensorSpec(VECTOR, size) for size in state_sizes)
+        else:
+            out.append(vector)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Recurrent(Layer):
     """Runs `cell` over the time axis of a sequence.
 
         (batch, time, input) -> (batch, time, cell.output_size)
 
-    The state starts at zero. With `lengths`, a row's state is frozen past its
-    length and its outputs there are 0. `reverse=True` runs from each row's last
-    valid step back to step 0 (outputs stay aligned with the input steps).
+    The state starts at zero, or, for the cell's first state (its output state,
+    ``h``), at the optional input `initial_state` ``(batch, size of h)``; the other
+    states (an LSTM's ``c``) start at zero (SPEC §1.4). With `lengths`, a row's
+    state is frozen past its length and its outputs there are 0. `reverse=True`
+    runs from each row's last valid step back to step 0 (outputs stay aligned with
+    the input steps), starting there from the initial state.
+
+    `returns` picks the outputs, one kind or a tuple of kinds (outputs in that order):
+    - ``sequence`` (default): ``y (batch, time, out)``, every step (N-to-N);
+    - ``last``: ``(batch, out)``, the output of the last step processed — step
+      ``lengths[b]-1`` of row b, or step 0 with `reverse` (N-to-1, SPEC §1.3);
+    - ``mean`` / ``max``: ``(batch, out)``, the mean / elementwise max of y over each
+      row's valid steps only: ``(1/L_b) Σ_{t<L_b} y_t`` and ``max_{t<L_b} y_t``;
+    - ``state``: the final states, one ``(batch, size)`` output per entry of
+      ``cell.state_sizes()`` in its order (``h``; ``h, c`` for an LSTM): the state
+      after each row's last processed step, as an encoder hands to a decoder.
+
+        enc = Recurrent(GRU(64), returns=("sequence", "last"))   # memory and context
+        memory, context = enc(x)
     """
 
     cell: Cell | None = None
     reverse: bool = False
+    returns: str | tuple[str, ...] = "sequence"
+
+    slots: ClassVar[tuple[str, ...]] = ("x", "initial_state")
+    optional_slots: ClassVar[tuple[str, ...]] = ("initial_state",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.cell, Cell):
             raise invalid(self.describe(), "cell", "a cell such as RNN(32), LSTM(32) or GRU(32, ...)", self.cell)
+        if not isinstance(self.reverse, bool):
+            raise invalid(self.describe(), "reverse", "True or False", self.reverse)
+        returns_tuple(self.describe(), self.returns)
 
     @property
     def prefix(self) -> str:  # type: ignore[override]
         assert self.cell is not None
         return self.cell.prefix
 
+    @property
+    def returned(self) -> tuple[str, ...]:
+        """`returns` as a tuple of kinds."""
+        return returns_tuple(self.describe(), self.returns)
+
     def title(self) -> str:
         assert self.cell is not None
-        return f"{type(self).__name__}({self.cell.describe()}{', reverse' if self.reverse else ''})"
+        extra = ", reverse" if self.reverse else ""
+        if self.returns != "sequence":
+            extra += f", returns={self.returns!r}"
+        return f"{type(self).__name__}({self.cell.describe()}{extra})"
 
     def infer(self, inputs: dict[str, TensorSpec]) -> tuple[TensorSpec, ...]:
         x = inputs["x"]
         self.expect("x", x, (SEQUENCE,))
         assert self.cell is not None
-        return (x.with_features(self.cell.output_size),)
+        sizes = self.cell.state_sizes()
+        if "initial_state" in inputs:
+            first, size = next(iter(sizes.items()))
+            init = inputs["initial_state"]
+            self.expect("initial_state", init, (VECTOR,))
+            if init.features != size:
+                raise ModelError(
+                    f"{self.describe()}: input `initial_state` must be a vector (batch, {size}), the first state "
+                    f"`{first}` of {self.cell.describe()}; received {init.describe()}. "
+                    f"Project it first, e.g. Dense({size}, activation='tanh')."
+                )
+        return returns_specs(self.returned, x, self.cell.output_size, list(sizes.values()))
 
     def param_specs(self, inputs: dict[str, TensorSpec]) -> dict[str, ParamSpec]:
         assert self.cell is not None
         return self.cell.param_specs(inputs["x"].features)
 
 
-__all__ = ["SCALAR", "Dense", "Input", "InputLayer", "Layer", "Recurrent"]
+__all__ = ["RETURNS", "SCALAR", "Dense", "Input", "InputLayer", "Layer", "Recurrent"]

@@ -40,6 +40,9 @@ class TensorSpec:
     vocab: int | None = None
     lengths: str | None = None
     time: str = "time"
+    #: a symbolic name for the last axis when its size is only known at run time (attention
+    #: weights ``(batch, steps, time)`` end in the source's time axis); `features` is then 0
+    feature_axis: str | None = None
 
     @property
     def dtype(self) -> str:
@@ -57,11 +60,11 @@ class TensorSpec:
         if self.kind == SEQUENCE:
             dims.append(self.time)
         if not self.is_tokens:
-            dims.append(self.features)
+            dims.append(self.feature_axis or self.features)
         return dims
 
     def with_features(self, features: int) -> TensorSpec:
-        return replace(self, features=features, vocab=None)
+        return replace(self, features=features, vocab=None, feature_axis=None)
 
     def describe(self) -> str:
         shape = ", ".join(str(d) for d in self.dims())

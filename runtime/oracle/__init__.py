@@ -10,6 +10,7 @@ time, independently of its lowering, so a wrong gate order cannot hide on both s
 
 from rnngraph.runtime.oracle import cells as _cells  # noqa: F401 - registers the cell steps
 from rnngraph.runtime.oracle import layers as _layers  # noqa: F401 - registers the layer evaluators
+from rnngraph.runtime.oracle import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.runtime.oracle.core import STEPS, evaluates, run, steps
 
 __all__ = ["STEPS", "evaluates", "run", "steps"]

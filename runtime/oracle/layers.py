@@ -1,16 +1,16 @@
-"""Oracle evaluators of the basic layers: inputs, Dense, Recurrent."""
+"""Oracle evaluators of the basic layers: inputs, Dense (Recurrent: see `wrappers`); `run_cell`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import numpy as np
-
-from rnngraph.dsl.cells.base import Cell
-from rnngraph.dsl.layers import Dense, InputLayer, Recurrent
-from rnngraph.dsl.model import Source
 from rnngraph.runtime.oracle.cells import activation, sigmoid
 from rnngraph.runtime.oracle.core import Env, evaluates, is_sequence, step_for
+
+from rnngraph.dsl.cells.base import Cell
+from rnngraph.dsl.layers import Dense, InputLayer
+from rnngraph.dsl.model import Source
 
 
 @evaluates(InputLayer)
@@ -86,9 +86,4 @@ def run_cell(env: Env, cell: Cell, p: Mapping[str, np.ndarray], source: Source, 
             finals[k][b] = v
     return y, finals
 
-
-@evaluates(Recurrent)
-def eval_recurrent(env: Env, node: str, layer: Recurrent, sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
-    assert layer.cell is not None
-    y, _ = run_cell(env, layer.cell, env.node_params(node), sources["x"], layer.reverse)
-    return (y,)
+# Recurrent (with Bidirectional and Stack) is evaluated in runtime/oracle/wrappers.py.

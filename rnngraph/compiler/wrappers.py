@@ -1,0 +1,184 @@
+"""Lowerings of the layers that run cells over time: Recurrent, Bidirectional, Stack.
+
+Each direction of each layer is one `run_cell` (Scan or native op, chosen per
+cell); what a layer returns is read off its output sequence ``y (batch, time, out)``
+after the loop, so nothing here adds work inside a loop body and the graph size
+does not depend on the sequence length:
+
+    last   y[b, L_b - 1]  (forward)   GatherND(y, L - 1, batch_dims=1)
+           y[b, 0]        (reverse)   Gather(y, 0, axis=1)
+    mean   Σ_t y[b, t] / L_b          padded steps of y are 0, so a plain ReduceSum is the valid sum
+    max    max_{t < L_b} y[b, t]      padded steps set to -inf first (a 0 could win over negative values)
+    state  the final states of the Scan (or native op), frozen at each row's last processed step
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from onnx import TensorProto
+
+from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.context import LoweringContext, lowers
+from rnngraph.compiler.recurrent import SequenceInput, run_cell
+from rnngraph.dsl.cells.base import Cell
+from rnngraph.dsl.layers import Recurrent
+from rnngraph.dsl.model import Source
+from rnngraph.dsl.tensor import TensorSpec
+from rnngraph.dsl.wrappers import Bidirectional, Stack
+
+
+@dataclass
+class Ran:
+    """A layer after its loops: the output sequence, how to read its last step, its final states in order."""
+
+    y: str
+    last: Callable[[], str]
+    finals: list[str]
+
+
+def reduce_time(g: GraphBuilder, op: str, x: str) -> str:
+    """``op`` over axis 1 without keeping it; ReduceMean/ReduceMax take `axes` as an input only from opset 18."""
+    if op == "ReduceSum" or g.opset >= 18:
+        return g.op(op, x, g.const("axes", [1], "int64"), keepdims=0)
+    return g.op(op, x, axes=[1], keepdims=0)
+
+
+def last_step(ctx: LoweringContext, y: str, spec: TensorSpec, reverse: bool) -> str:
+    """``(batch, out)``: the output of the last step processed, step ``L_b - 1`` forward or step 0 in reverse."""
+    g = ctx.g
+    if reverse or spec.lengths is None:
+        return g.op("Gather", y, g.const("index", 0 if reverse else -1, "int64"), axis=1, name="last")
+    lengths = spec.lengths
+    index = ctx.cached(("last_index", lengths), lambda: g.unsqueeze(
+        g.op("Sub", lengths, g.const("one", 1, "int64"), name=f"{lengths}/last_index"), [1]))
+    return g.op("GatherND", y, index, batch_dims=1, name="last")
+
+
+def pool(ctx: LoweringContext, y: str, spec: TensorSpec, how: str) -> str:
+    """``(batch, out)``: the mean or the max of ``y`` over each row's valid steps."""
+    g = ctx.g
+    if spec.lengths is None:
+        return reduce_time(g, "ReduceMean" if how == "mean" else "ReduceMax", y)
+    lengths = spec.lengths
+    if how == "mean":
+        count = ctx.cached(("lengths_f", lengths), lambda: g.op(
+            "Cast", g.unsqueeze(lengths, [1]), to=TensorProto.FLOAT, name=f"{lengths}/float"))
+        return g.op("Div", reduce_time(g, "ReduceSum", y), count, name="mean")
+    mask = ctx.mask(spec, y)
+    assert mask is not None
+    valid = ctx.cached(("mask_bool", lengths), lambda: g.op("Cast", mask, to=TensorProto.BOOL, name=f"{lengths}/valid"))
+    floor = g.const("minus_inf", np.float32(-np.inf))
+    return reduce_time(g, "ReduceMax", g.op("Where", valid, y, floor, name="valid_steps"))
+
+
+def merge(g: GraphBuilder, how: str, a: str, b: str) -> str:
+    """Combine forward and backward outputs on the last axis (SPEC §2.3)."""
+    if how == "concat":
+        return g.op("Concat", a, b, axis=-1, name="merge")
+    if how == "sum":
+        return g.op("Add", a, b, name="merge")
+    if how == "mul":
+        return g.op("Mul", a, b, name="merge")
+    return g.op("Mul", g.op("Add", a, b), g.const("half", 0.5), name="merge")
+
+
+def outputs_for(ctx: LoweringContext, returned: tuple[str, ...], ran: Ran, spec: TensorSpec) -> tuple[str, ...]:
+    """The layer's outputs in the order its `returns` names them; `spec` is that of the sequence run over."""
+    out: list[str] = []
+    for kind in returned:
+        if kind == "sequence":
+            out.append(ran.y)
+        elif kind == "last":
+            out.append(ran.last())
+        elif kind == "state":
+            # an ONNX value may be a graph output only once; Identity keeps repeated names distinct
+            out.extend(ctx.g.op("Identity", f, name="state") for f in ran.finals)
+        else:
+            out.append(pool(ctx, ran.y, spec, kind))
+    return tuple(out)
+
+
+def run_direction(ctx: LoweringContext, node: str, cell: Cell, p: Mapping[str, np.ndarray], x: str, spec: TensorSpec,
+                  reverse: bool, initial: dict[str, str] | None = None) -> Ran:
+    """One cell over ``x`` in one direction."""
+    seq = SequenceInput(x, spec, ctx.mask(spec, x), ctx.lengths_i32(spec), reverse)
+    y, finals = run_cell(ctx, node, cell, p, seq, initial)
+    return Ran(y, lambda: last_step(ctx, y, spec, reverse), list(finals.values()))
+
+
+def run_recurrent(ctx: LoweringContext, node: str, layer: Recurrent, p: Mapping[str, np.ndarray], x: str,
+                  spec: TensorSpec, initial_first: str | None = None) -> Ran:
+    assert layer.cell is not None
+    initial = None
+    if initial_first is not None:
+        sizes = list(layer.cell.state_sizes().items())
+        initial = {sizes[0][0]: initial_first}
+        initial.update({name: ctx.g.zeros_state(x, size) for name, size in sizes[1:]})
+    return run_direction(ctx, node, layer.cell, p, x, spec, layer.reverse, initial)
+
+
+def run_bidirectional(ctx: LoweringContext, node: str, layer: Bidirectional, p: Mapping[str, np.ndarray], x: str,
+                      spec: TensorSpec) -> Ran:
+    g = ctx.g
+    runs = []
+    for direction, cell, reverse in (("fw", layer.forward, False), ("bw", layer.backward, True)):
+        local = {k[len(direction) + 1:]: v for k, v in p.items() if k.startswith(direction + "/")}
+        with g.scope(direction):
+            runs.append(run_direction(ctx, f"{node}/{direction}", cell, local, x, spec, reverse))
+    fw, bw = runs
+
+    def last() -> str:
+        return merge(g, layer.merge, fw.last(), bw.last())
+
+    return Ran(merge(g, layer.merge, fw.y, bw.y), last, fw.finals + bw.finals)
+
+
+def run_item(ctx: LoweringContext, node: str, layer: Recurrent | Bidirectional, p: Mapping[str, np.ndarray], x: str,
+             spec: TensorSpec) -> Ran:
+    if isinstance(layer, Bidirectional):
+        return run_bidirectional(ctx, node, layer, p, x, spec)
+    return run_recurrent(ctx, node, layer, p, x, spec)
+
+
+@lowers(Recurrent)
+def lower_recurrent(ctx: LoweringContext, node: str, layer: Recurrent,
+                    sources: Mapping[str, Source]) -> tuple[str, ...]:
+    spec = sources["x"].spec
+    initial = ctx.value(sources["initial_state"]) if "initial_state" in sources else None
+    ran = run_recurrent(ctx, node, layer, ctx.node_params(node), ctx.value(sources["x"]), spec, initial)
+    return outputs_for(ctx, layer.returned, ran, spec)
+
+
+@lowers(Bidirectional)
+def lower_bidirectional(ctx: LoweringContext, node: str, layer: Bidirectional,
+                        sources: Mapping[str, Source]) -> tuple[str, ...]:
+    spec = sources["x"].spec
+    ran = run_bidirectional(ctx, node, layer, ctx.node_params(node), ctx.value(sources["x"]), spec)
+    return outputs_for(ctx, layer.returned, ran, spec)
+
+
+@lowers(Stack)
+def lower_stack(ctx: LoweringContext, node: str, layer: Stack, sources: Mapping[str, Source]) -> tuple[str, ...]:
+    """Each layer reads the sequence below it; residual layers add it to their output (both 0 past L_b)."""
+    g = ctx.g
+    p = ctx.node_params(node)
+    spec, h = sources["x"].spec, ctx.value(sources["x"])
+    residual = set(layer.residual_layers())
+    finals: list[str] = []
+    ran: Ran | None = None
+    for i, (local, item) in enumerate(layer.items()):
+        params = {k[len(local) + 1:]: v for k, v in p.items() if k.startswith(local + "/")}
+        with g.scope(local):
+            ran = run_item(ctx, f"{node}/{local}", item, params, h, spec)
+            if i in residual:
+                # a residual Bidirectional top layer cannot return `last` (the DSL refuses it)
+                y = g.op("Add", ran.y, h, name="residual")
+                reverse = isinstance(item, Recurrent) and item.reverse
+                ran = Ran(y, lambda y=y, reverse=reverse: last_step(ctx, y, spec, reverse), ran.finals)
+        finals += ran.finals
+        h = ran.y
+    assert ran is not None
+    return outputs_for(ctx, layer.returned, Ran(ran.y, ran.last, finals), spec)

@@ -1,0 +1,127 @@
+"""The exporter: opsets, checks, names, metadata, atomic writes, O(1) graph size."""
+
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+import rnngraph as rg
+from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx import MIN_OPSET, max_opset
+from rnngraph.runtime.session import Session
+from tests.conftest import assert_matches
+
+
+def tagger():
+    x = rg.Input("x", features=4)
+    model = rg.Model(x, {"y": rg.Dense(3, activation="softmax")(rg.Recurrent(rg.RNN(7))(x))}, name="tagger")
+    return model, model.init(0)
+
+
+@pytest.mark.parametrize("opset", sorted({MIN_OPSET, 17, max_opset()}))
+@pytest.mark.parametrize("lowering", ["scan", "native"])
+def test_every_supported_opset_exports_and_runs(opset, lowering):
+    model, params = tagger()
+    proto = rg.export(model, params, opset=opset, lowering=lowering)
+    assert proto.opset_import[0].version == opset
+    onnx.checker.check_model(proto, full_check=True)
+    assert_matches(model, params, lowering=lowering)
+
+
+@pytest.mark.parametrize("opset", [12, max_opset() + 1, "17", 17.0])
+def test_unsupported_opsets_are_refused(opset):
+    model, params = tagger()
+    with pytest.raises(ExportError, match=rf"`opset`: expected an integer from 13 to {max_opset()}"):
+        rg.export(model, params, opset=opset)
+
+
+def test_bad_lowering_is_refused():
+    model, params = tagger()
+    with pytest.raises(ExportError, match=r"`lowering`: expected one of \('auto', 'scan', 'native'\), received 'fast'"):
+        rg.export(model, params, lowering="fast")
+
+
+def test_names_are_readable_and_deterministic():
+    model, params = tagger()
+    a = rg.export(model, params).SerializeToString()
+    b = rg.export(*tagger()).SerializeToString()
+    assert a == b
+    proto = onnx.load_from_string(a)
+    names = [i.name for i in proto.graph.initializer] + [n.name for n in proto.graph.node]
+    assert "rnn0/W_T" in names and "dense0/W_T" in names
+    scan = next(n for n in proto.graph.node if n.op_type == "Scan")
+    assert scan.name == "rnn0/scan"
+    body = scan.attribute[0].g
+    assert [i.name for i in body.initializer] == ["rnn0/body/R"]
+
+
+def test_graph_size_does_not_depend_on_sequence_length():
+    model, params = tagger()
+    proto = rg.export(model, params)
+    session = Session(proto)
+    for time in (5, 500):
+        feeds = model.example_inputs(2, time, seed=1)
+        assert session.run(**feeds)["y"].shape == (2, time, 3)
+    # the same proto served both lengths: its size is fixed at export
+    assert len(proto.graph.node) == len(rg.export(*tagger()).graph.node)
+
+
+def test_metadata_and_dynamic_axes():
+    model, params = tagger()
+    proto = rg.export(model, params, lowering="native")
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["rnngraph.model"] == "tagger"
+    assert json.loads(meta["rnngraph.lengths"]) == {"lengths": ["x"]}
+    assert json.loads(meta["rnngraph.paths"]) == {"rnn0": "native"}
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "time", 4]
+    assert "lengths: int64 (batch,)" in proto.doc_string
+
+
+def test_auto_picks_scan_for_the_classic_rnn():
+    model, params = tagger()
+    proto = rg.export(model, params)
+    assert {n.op_type for n in proto.graph.node} >= {"Scan"}
+    assert "RNN" not in {n.op_type for n in proto.graph.node}
+
+
+def test_written_file_matches_and_nothing_is_left_behind(tmp_path):
+    model, params = tagger()
+    path = tmp_path / "m.onnx"
+    proto = rg.export(model, params, path)
+    assert onnx.load(str(path)).SerializeToString() == proto.SerializeToString()
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx"]
+
+
+def test_failed_export_leaves_old_file_untouched(tmp_path):
+    model, params = tagger()
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"old")
+    bad = {**params, "rnn0/W": np.zeros((7, 5), np.float32)}
+    with pytest.raises(rg.ParameterError):
+        rg.export(model, bad, path)
+    assert path.read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx"]
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    model, params = tagger()
+    with pytest.raises(ExportError, match=r"directory .* does not exist"):
+        rg.export(model, params, tmp_path / "no" / "m.onnx")
+
+
+def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
+    import rnngraph.exporters.onnx as exporter
+
+    monkeypatch.setattr(exporter, "EXTERNAL_DATA_BYTES", 100)
+    x = rg.Input("x", features=4)
+    model = rg.Model(x, {"y": rg.Dense(3)(rg.Recurrent(rg.RNN(40))(x))})
+    params = model.init(0)
+    path = tmp_path / "m.onnx"
+    proto = rg.export(model, params, path)
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx", "m.onnx.data"]
+    assert proto.graph.initializer[0].raw_data  # the returned proto keeps its weights inline
+    feeds = model.example_inputs(2, 4)
+    np.testing.assert_array_equal(Session(path).run(**feeds)["y"], Session(proto).run(**feeds)["y"])
