@@ -27,6 +27,14 @@ _LAZY = {
         "Input", "Dense", "Recurrent", "Model", "Layer", "Cell", "RNN", "SRN", "Elman", "Tensor", "TensorSpec",
         "ParamSpec", "save_params", "load_params",
     )},
+    "Bidirectional": "rnngraph.dsl.wrappers",
+    "Stack": "rnngraph.dsl.wrappers",
+    "Clockwork": "rnngraph.dsl.cells.clockwork",
+    "Generate": "rnngraph.dsl.generate",
+    "ESN": "rnngraph.dsl.cells.esn",
+    "Generative": "rnngraph.dsl.esn_generate",
+    "fit_ridge": "rnngraph.train",
+    "RidgeTrainer": "rnngraph.train",
     "export": "rnngraph.exporters.onnx",
     "runtime": "rnngraph.runtime",
 }
@@ -34,9 +42,23 @@ _LAZY = {
 if TYPE_CHECKING:
     from rnngraph import runtime
     from rnngraph.dsl import (
-        RNN, SRN, Cell, Dense, Elman, Input, Layer, Model, ParamSpec, Recurrent, Tensor, TensorSpec,
-        load_params, save_params,
+        RNN,
+        SRN,
+        Cell,
+        Dense,
+        Elman,
+        Input,
+        Layer,
+        Model,
+        ParamSpec,
+        Recurrent,
+        Tensor,
+        TensorSpec,
+        load_params,
+        save_params,
     )
+    from rnngraph.dsl.generate import Generate
+    from rnngraph.dsl.wrappers import Bidirectional, Stack
     from rnngraph.exporters.onnx import export
 
 

@@ -96,7 +96,8 @@ def describe_onnx(proto: object, size: int | None) -> str:
     for kind, values in (("input", proto.graph.input), ("output", proto.graph.output)):
         for v in values:
             dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
-            lines.append(f"  {kind:<6} {v.name:<14} {onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type)} {dims}")
+            dtype = onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type)
+            lines.append(f"  {kind:<6} {v.name:<14} {dtype} {dims}")
     lines.append(f"  top-level nodes {len(proto.graph.node)}, parameters {n_params}"
                  + (f", file size {size} bytes" if size is not None else ""))
     hist = op_histogram(proto.graph)
@@ -164,8 +165,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             report = verify(mf.model, mf.params, feeds=feeds, tolerance=mf.tolerance)
             verdict = "verified" if report.ok else "FAILED"
             failures += not report.ok
+            size = len(proto.SerializeToString())
             print(f"{name:<22} {loop_kinds(proto.graph):<10} {len(proto.graph.node):>6} "
-                  f"{mf.model.count_params():>9} {len(proto.SerializeToString()):>9} {report.max_abs:>10.2e}  {verdict}")
+                  f"{mf.model.count_params():>9} {size:>9} {report.max_abs:>10.2e}  {verdict}")
         except RnnGraphError as exc:
             failures += 1
             print(f"{name:<22} error: {exc}")

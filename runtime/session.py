@@ -134,7 +134,8 @@ class Session:
 
     def _time_axes(self) -> set[str]:
         """Symbolic names of the time axes of the sequence inputs (axis 1)."""
-        return {info.shape[1] for info in self.inputs.values() if len(info.shape) > 1 and isinstance(info.shape[1], str)}
+        shapes = [info.shape for info in self.inputs.values()]
+        return {shape[1] for shape in shapes if len(shape) > 1 and isinstance(shape[1], str)}
 
     def _check_one(self, name: str, value: Any, sizes: dict[str, int]) -> np.ndarray:
         info = self.inputs[name]
@@ -145,7 +146,8 @@ class Session:
             raise InputError(f"input {name!r}: expected numbers (cast to {np.dtype(dtype).name}), "
                              f"received dtype {array.dtype}.")
         if np.issubdtype(dtype, np.integer) and not np.issubdtype(array.dtype, np.integer):
-            raise InputError(f"input {name!r}: expected integers ({np.dtype(dtype).name}), received dtype {array.dtype}.")
+            raise InputError(f"input {name!r}: expected integers ({np.dtype(dtype).name}), "
+                             f"received dtype {array.dtype}.")
         if len(info.shape) == 0:  # a count of steps
             if array.ndim != 0 or not np.issubdtype(array.dtype, np.integer) or int(array) < 0:
                 raise InputError(f"input {name!r}: expected a non-negative integer count (a scalar), "

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytest
-
-from rnngraph.dsl.model import Model
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
+
+from rnngraph.dsl.model import Model
 from rnngraph.verify import TOLERANCES, compare
 
 #: the sizes every differential test runs over: odd sizes, T=1, B=1, ragged
@@ -31,7 +31,8 @@ def assert_matches(model: Model, params: Mapping[str, np.ndarray] | None = None,
     feeds = feeds if feeds is not None else model.example_inputs(batch, time, seed, ragged)
     got, ref = run_both(model, params, feeds, lowering)
     for name in model.outputs:
-        assert got[name].shape == ref[name].shape, f"{name}: shape onnxruntime {got[name].shape} != oracle {ref[name].shape}"
+        assert got[name].shape == ref[name].shape, (
+            f"{name}: shape onnxruntime {got[name].shape} != oracle {ref[name].shape}")
         row = compare(name, got[name], ref[name], tolerance)
         assert row.ok, (f"{name} ({lowering}): max abs err {row.max_abs:.3e}, max rel {row.max_rel:.3e} "
                         f"(atol {row.tolerance.atol}, rtol {row.tolerance.rtol})\n"

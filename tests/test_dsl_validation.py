@@ -138,7 +138,8 @@ def test_cycle_guard():
     model.graph.add_edge("dense0", "x")
     import networkx as nx
 
-    assert not nx.is_directed_acyclic_graph(model.graph)  # the functional API cannot build one; the guard is tested below
+    # the functional API cannot build a cycle; the guard is tested on a graph edited by hand
+    assert not nx.is_directed_acyclic_graph(model.graph)
     with pytest.raises(ModelError, match=r"the graph has a cycle"):
         model._build_graph([])
 

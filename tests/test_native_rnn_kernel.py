@@ -4,9 +4,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
+from rnngraph.runtime import oracle
 
 import rnngraph as rg
-from rnngraph.runtime import oracle
 from tests.conftest import assert_close
 
 
@@ -41,7 +41,8 @@ def test_native_kernel_matches_oracle(direction, activation):
     y, y_h = native_rnn(x.transpose(1, 0, 2), W, R, B, lens, direction, activation.capitalize())
 
     xin = rg.Input("x", features=n_in)
-    model = rg.Model(xin, {"y": rg.Recurrent(rg.RNN(hidden, activation=activation), reverse=direction == "reverse")(xin)})
+    layer = rg.Recurrent(rg.RNN(hidden, activation=activation), reverse=direction == "reverse")
+    model = rg.Model(xin, {"y": layer(xin)})
     ref = oracle.run(model, {"rnn0/W": W, "rnn0/R": R, "rnn0/B": B}, x=x, lengths=lens)["y"]
     assert_close(y[:, 0].transpose(1, 0, 2), ref, what="Y")
     last = ref[:, 0] if direction == "reverse" else ref[np.arange(batch), lens - 1]

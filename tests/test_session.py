@@ -2,17 +2,16 @@
 
 import numpy as np
 import pytest
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.errors import InputError, RnnGraphError
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 
 @pytest.fixture(scope="module")
 def setup():
     x = rg.Input("x", features=4)
-    t = rg.Input("t", tokens=10, sequence=False)
     model = rg.Model(x, {"y": rg.Dense(3, activation="softmax")(rg.Recurrent(rg.RNN(7))(x))})
     params = model.init(0)
     return model, params, Session(rg.export(model, params))
@@ -49,7 +48,8 @@ def test_float64_and_lists_are_accepted(setup):
         ({"x": np.zeros((3, 5, 6))}, r"input 'x': axis 2 must be 4 \(batch, time, 4\), received shape \(3, 5, 6\)"),
         ({"x": np.array([["a"]])}, r"input 'x': expected numbers"),
         ({"lengths": np.array([5, 2])}, r"input 'lengths': expected int64 lengths of shape \(3,\)"),
-        ({"lengths": np.array([5.0, 2, 1])}, r"expected int64 lengths of shape \(3,\) \(one per row\), received dtype float64"),
+        ({"lengths": np.array([5.0, 2, 1])},
+         r"expected int64 lengths of shape \(3,\) \(one per row\), received dtype float64"),
         ({"lengths": np.array([6, 2, 1])}, r"each length must be in 1..5 \(the time axis of x\), received \[6, 2, 1\]"),
         ({"lengths": np.array([0, 2, 1])}, r"each length must be in 1..5"),
     ],
@@ -128,3 +128,15 @@ def test_threads_option(setup):
     model, params, _ = setup
     session = Session(rg.export(model, params), threads=1)
     assert session.run(**feeds())["y"].shape == (3, 5, 3)
+
+
+def test_cuda_provider_matches_cpu(setup):
+    """Runs only where onnxruntime has CUDA (never in CI); the CPU result is the reference."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("onnxruntime here has no CUDA provider")
+    model, params, cpu = setup
+    gpu = Session(rg.export(model, params), device="cuda")
+    assert gpu.provider == "CUDAExecutionProvider"
+    np.testing.assert_allclose(gpu.run(**feeds())["y"], cpu.run(**feeds())["y"], atol=1e-5)

@@ -90,7 +90,9 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         onnx.checker.check_model(proto, full_check=True)
         onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ExportError(f"the exported graph of {model.name!r} failed ONNX's checks (a bug in rnngraph): {exc}") from exc
+        raise ExportError(
+            f"the exported graph of {model.name!r} failed ONNX's checks (a bug in rnngraph): {exc}"
+        ) from exc
     return proto
 
 

@@ -15,6 +15,8 @@ import numpy as np
 from onnx import GraphProto
 
 from rnngraph.compiler import cells as _cells  # noqa: F401 - registers the cell lowerings
+from rnngraph.compiler import esn_generate as _esn_generate  # noqa: F401 - Generative (ESN closed loop)
+from rnngraph.compiler import generate as _generate  # noqa: F401 - Generate (1-to-N)
 from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the layer lowerings
 from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.compiler.builder import GraphBuilder

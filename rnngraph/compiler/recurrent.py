@@ -184,20 +184,25 @@ def step_once(
 
 
 def step_index(ctx: LoweringContext, seq: SequenceInput) -> str:
-    """``(batch, time, 1)`` float: step t forward, ``lengths[b] - 1 - t`` in reverse."""
+    """``(batch, time, 1)`` float: step t forward, ``lengths[b] - 1 - t`` in reverse.
+
+    Each row counts from 0 at its own first processed step; in reverse over padded
+    rows the padded steps (processed before the row's last valid step) get negative
+    numbers, which the driver's padding blend makes irrelevant.
+    """
     g = ctx.g
     with g.scope("step_index"):
-        time = g.squeeze(g.dim(seq.x, 1), [0])
-        steps = g.op("Cast", g.op("Range", g.const("zero", 0, "int64"), time, g.const("one", 1, "int64")), to=1)
+        time = g.dim(seq.x, 1)
+        steps = g.op("Cast", g.op("Range", g.const("zero", 0, "int64"), g.squeeze(time, [0]),
+                                  g.const("one", 1, "int64")), to=1)
         steps = g.unsqueeze(steps, [0, 2])  # (1, time, 1)
         if seq.reverse:
-            if seq.lengths_i32 is not None:
-                last = g.op("Sub", g.op("Cast", seq.lengths_i32, to=1), g.const("one_f", 1.0))
-            else:
-                last = g.op("Sub", g.op("Cast", g.dim(seq.x, 1), to=1), g.const("one_f", 1.0))
-            steps = g.op("Sub", g.unsqueeze(last, [-1, -1]) if seq.lengths_i32 is not None else last, steps)
-        zeros = g.op("Mul", g.op("ReduceSum", seq.x, g.const("axes", [2], "int64"), keepdims=1), g.const("zero_f", 0.0))
-        return g.op("Add", zeros, steps, name="steps")  # broadcast to (batch, time, 1)
+            # the last step of each row ((batch, 1, 1) with lengths, else one (1,) for all rows)
+            last_steps = g.unsqueeze(seq.lengths_i32, [1, 2]) if seq.lengths_i32 is not None else time
+            last = g.op("Sub", g.op("Cast", last_steps, to=1), g.const("one_f", 1.0))
+            steps = g.op("Sub", last, steps)
+        shape = g.op("Concat", g.dim(seq.x, 0), time, g.const("one_i", [1], "int64"), axis=0)
+        return g.op("Expand", steps, shape, name="steps")  # (batch, time, 1)
 
 
 def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:

@@ -213,7 +213,8 @@ class Model:
     def count_params(self) -> int:
         return int(sum(int(np.prod(s.shape)) for s in self.param_specs().values()))
 
-    def example_inputs(self, batch: int = 3, time: int = 5, seed: int = 0, ragged: bool = True) -> dict[str, np.ndarray]:
+    def example_inputs(self, batch: int = 3, time: int = 5, seed: int = 0,
+                       ragged: bool = True) -> dict[str, np.ndarray]:
         """Random inputs for this model: features ~ N(0, 1), token ids uniform, ragged lengths.
 
         With `ragged`, row 0 is full length and the others are drawn from ``1..time``.

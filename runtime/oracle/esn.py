@@ -50,7 +50,6 @@ def eval_generative(env: Env, node: str, layer: Generative, sources: Mapping[str
     generated = np.zeros((batch, n_steps, cell.output_size))
     for b in range(batch):
         states = {k: v[b].copy() for k, v in finals.items()}
-        y = states["y"] if "y" in states else np.zeros(cell.output_size)
         y = primed[b, lens[b] - 1]
         for k in range(n_steps):
             u = y if layer.feed_input else np.zeros(in_size)

@@ -92,7 +92,7 @@ def estimated_costs(cell: Clockwork, costs: StepCosts = COSTS) -> dict[str, floa
     """Estimated µs per step of each applicable form."""
     madds = costs.batch * cell.hidden * cell.hidden * costs.ns_per_madd / 1000.0
     out = {"dense": 5 * costs.node_us + madds}
-    if cell.nested_periods() and len(cell.periods or ()) > 1:
+    if cell.nested_periods():
         # 2 nodes (Gemm, φ) in the full branch, 4 (+ Slice, Concat) in a partial one; ~1 + Identity for y
         out["ladder"] = (mean_ifs(cell) * (costs.if_us + costs.node_us) + 4 * costs.node_us
                          + madds * active_fraction(cell))
