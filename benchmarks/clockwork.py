@@ -5,14 +5,18 @@
 
 Model: Recurrent(Clockwork(H, periods=(1, 2, 4, 8))) over 16 input features,
 exported with each form of the step forced (`dense`: every row recomputed and
-blended with the clock mask; `ladder`: an If ladder computing only the active
-rows), and with the form the cost model chooses (`chosen`).
+blended with the clock mask; `ladder`: an If ladder computing only the firing
+groups' rows); `chosen` is the form the cost model picks, and its ratio.
 
-Time per step: the model runs at T and 2T steps; per-step time is the difference
-of the medians divided by T, so the hoisted work (input projection, clock) and
-the session's fixed cost drop out. Medians over `--reps` runs after `--warmup`
-runs excluded. The ratios are per-step time over the dense step's (the ideal for
-periods 1, 2, 4, 8 with equal groups is 0.47, the mean fraction of rows active).
+Time per step: the median run time over T steps divided by T (the hoisted input
+projection and clock are included; with 16 input features they are small next to
+the recurrent H×H work). Medians over `--reps` runs after `--warmup` runs per form,
+which are excluded; the forms run interleaved, alternating their order each round,
+so that load from other processes on a shared machine falls on both alike. The
+ratio column is the median of the per-round ratios ladder/dense (for periods
+1, 2, 4, 8 in equal groups, 0.47 of the rows fire per step on average, and since
+the ladder also skips the zero blocks of R it does 0.38 of the dense multiply-adds).
+"model says" is the cost model's estimate of that ratio at batch 1.
 """
 
 from __future__ import annotations
@@ -24,12 +28,11 @@ import statistics
 import time
 
 import numpy as np
-
-import rnngraph as rg
-from rnngraph.cli import op_histogram
-from rnngraph.compiler.cells.clockwork import choose_form, estimated_costs, forced_form
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime.session import Session
+
+import rnngraph as rg
+from rnngraph.compiler.cells.clockwork import choose_form, estimated_costs, forced_form
 
 PERIODS = (1, 2, 4, 8)
 FEATURES = 16
@@ -41,35 +44,35 @@ def model_for(hidden: int) -> rg.Model:
     return rg.Model(x, {"y": y}, name=f"clockwork_{hidden}")
 
 
-def median_run_s(session: Session, feeds: dict[str, np.ndarray], reps: int, warmup: int) -> float:
-    for _ in range(warmup):
-        session.run(**feeds)
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        session.run(**feeds)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def steps_for(batch: int, hidden: int) -> int:
     """Enough steps that a run takes tens of milliseconds, whatever the size."""
-    madds = batch * hidden * hidden
-    return int(np.clip(4e8 / max(madds, 1) / 50, 64, 1024)) // 8 * 8
+    return int(np.clip(1.2e8 / (batch * hidden * hidden + 1e5), 64, 1024)) // 8 * 8
 
 
-def per_step_us(model: rg.Model, params: dict[str, np.ndarray], form: str | None, batch: int, steps: int,
-                threads: int, reps: int, warmup: int) -> tuple[float, int]:
+def session_for(model: rg.Model, params: dict[str, np.ndarray], form: str, threads: int) -> Session:
     with forced_form(form):
-        proto = build_model_proto(model, params)
-    session = Session(proto, threads=threads)
-    rng = np.random.default_rng(0)
-    short = {"x": rng.standard_normal((batch, steps, FEATURES)).astype(np.float32)}
-    long = {"x": rng.standard_normal((batch, 2 * steps, FEATURES)).astype(np.float32)}
-    t_short = median_run_s(session, short, reps, warmup)
-    t_long = median_run_s(session, long, reps, warmup)
-    nodes = sum(op_histogram(proto.graph).values())
-    return (t_long - t_short) / steps * 1e6, nodes
+        return Session(build_model_proto(model, params), threads=threads)
+
+
+def timed_s(session: Session, feeds: dict[str, np.ndarray]) -> float:
+    start = time.perf_counter()
+    session.run(**feeds)
+    return time.perf_counter() - start
+
+
+def compare_forms(sessions: dict[str, Session], feeds: dict[str, np.ndarray], reps: int,
+                  warmup: int) -> dict[str, list[float]]:
+    """Run times per form, interleaved (the order alternates each round) so that load on a shared
+    machine falls on every form alike."""
+    for _ in range(warmup):
+        for session in sessions.values():
+            session.run(**feeds)
+    times: dict[str, list[float]] = {form: [] for form in sessions}
+    forms = list(sessions)
+    for r in range(reps):
+        for form in forms if r % 2 == 0 else forms[::-1]:
+            times[form].append(timed_s(sessions[form], feeds))
+    return times
 
 
 def main() -> None:
@@ -85,7 +88,8 @@ def main() -> None:
 
     print(f"# onnxruntime {onnxruntime.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, intra-op threads {args.threads}, medians of {args.reps} runs "
-          f"after {args.warmup} warm-up runs; periods {PERIODS}, {FEATURES} input features")
+          f"after {args.warmup} warm-up runs; periods {PERIODS}, {FEATURES} input features; "
+          f"load average {os.getloadavg()[0]:.2f} at start")
     print(f"{'batch':>5} {'H':>5} {'T':>5} {'dense µs/step':>14} {'ladder µs/step':>15} {'ladder/dense':>13} "
           f"{'chosen':>7} {'chosen/dense':>13} {'model says':>11}")
     for batch in args.batch:
@@ -93,14 +97,18 @@ def main() -> None:
             model = model_for(hidden)
             params = model.init(0)
             steps = steps_for(batch, hidden)
-            dense, _ = per_step_us(model, params, "dense", batch, steps, args.threads, args.reps, args.warmup)
-            ladder, _ = per_step_us(model, params, "ladder", batch, steps, args.threads, args.reps, args.warmup)
+            sessions = {form: session_for(model, params, form, args.threads) for form in ("dense", "ladder")}
+            feeds = {"x": np.random.default_rng(0).standard_normal((batch, steps, FEATURES)).astype(np.float32)}
+            times = compare_forms(sessions, feeds, args.reps, args.warmup)
+            dense = statistics.median(times["dense"]) / steps * 1e6
+            ladder = statistics.median(times["ladder"]) / steps * 1e6
+            ratio = statistics.median(lt / dt for lt, dt in zip(times["ladder"], times["dense"], strict=True))
             cell = rg.Clockwork(hidden, periods=PERIODS)
             chosen = choose_form(cell)
-            chosen_us = {"dense": dense, "ladder": ladder}[chosen]
             est = estimated_costs(cell)
-            print(f"{batch:>5} {hidden:>5} {steps:>5} {dense:>14.2f} {ladder:>15.2f} {ladder / dense:>13.2f} "
-                  f"{chosen:>7} {chosen_us / dense:>13.2f} {est['ladder'] / est['dense']:>11.2f}", flush=True)
+            print(f"{batch:>5} {hidden:>5} {steps:>5} {dense:>14.2f} {ladder:>15.2f} {ratio:>13.2f} "
+                  f"{chosen:>7} {ratio if chosen == 'ladder' else 1.0:>13.2f} {est['ladder'] / est['dense']:>11.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,16 @@ _LAZY = {
     "Bidirectional": "rnngraph.dsl.wrappers",
     "Stack": "rnngraph.dsl.wrappers",
     "Clockwork": "rnngraph.dsl.cells.clockwork",
+    "LSTM": "rnngraph.dsl.cells.lstm",
+    "GRU": "rnngraph.dsl.cells.gru",
     "Generate": "rnngraph.dsl.generate",
     "ESN": "rnngraph.dsl.cells.esn",
     "Generative": "rnngraph.dsl.esn_generate",
     "fit_ridge": "rnngraph.train",
     "RidgeTrainer": "rnngraph.train",
+    "Embedding": "rnngraph.dsl.embedding",
+    "Attention": "rnngraph.dsl.attention",
+    "Decoder": "rnngraph.dsl.decoder",
     "export": "rnngraph.exporters.onnx",
     "runtime": "rnngraph.runtime",
 }
@@ -57,9 +62,15 @@ if TYPE_CHECKING:
         load_params,
         save_params,
     )
+    from rnngraph.dsl.cells.clockwork import Clockwork
+    from rnngraph.dsl.cells.esn import ESN
+    from rnngraph.dsl.cells.gru import GRU
+    from rnngraph.dsl.cells.lstm import LSTM
+    from rnngraph.dsl.esn_generate import Generative
     from rnngraph.dsl.generate import Generate
     from rnngraph.dsl.wrappers import Bidirectional, Stack
     from rnngraph.exporters.onnx import export
+    from rnngraph.train import RidgeTrainer, fit_ridge
 
 
 def __getattr__(name: str) -> Any:

@@ -152,6 +152,7 @@ class Session:
             if array.ndim != 0 or not np.issubdtype(array.dtype, np.integer) or int(array) < 0:
                 raise InputError(f"input {name!r}: expected a non-negative integer count (a scalar), "
                                  f"received {array!r}.")
+            sizes[name] = int(array)  # outputs generated for a count have an axis named after it
             return np.asarray(array, dtype=np.int64)
         if array.ndim != len(info.shape):
             raise InputError(f"input {name!r}: expected rank {len(info.shape)} {self._shape_text(info.shape)}, "

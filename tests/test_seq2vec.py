@@ -6,14 +6,14 @@ import pathlib
 
 import numpy as np
 import pytest
+from rnngraph.exporters.onnx import build_model_proto, max_opset
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.errors import ModelError
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 from rnngraph.verify import load_model_file, verify
-from tests.conftest import SHAPES, assert_close, assert_matches
+from tests.conftest import SHAPES, assert_close, assert_matches, run_both
 
 ALL = ("sequence", "last", "mean", "max", "state")
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "seq2vec.py"
@@ -40,7 +40,7 @@ def every_return(cell: rg.Cell, reverse: bool = False, features: int = 4, initia
     if initial:
         init = rg.Input("h0", features=next(iter(cell.state_sizes().values())), sequence=False)
         inputs.append(init)
-    outs = rg.Recurrent(cell, reverse=reverse, returns=ALL)(x, init)
+    outs = rg.Recurrent(cell, reverse=reverse, returns=ALL)(x, initial_state=init)
     names = ["seq", "last", "mean", "max"] + [f"final_{k}" for k in cell.state_sizes()]
     return rg.Model(inputs, dict(zip(names, outs, strict=True)))
 
@@ -143,8 +143,8 @@ def test_graph_size_does_not_depend_on_time():
         proto = build_model_proto(model, params, 17, lowering)
         n = count_nodes(proto.graph)
         session = Session(proto)
-        for time in (5, 300):
-            feeds = model.example_inputs(batch=2, time=time, seed=time)
+        for batch, time in ((2, 5), (1, 300), (4, 17)):  # one session: batch and time are dynamic
+            feeds = model.example_inputs(batch=batch, time=time, seed=time)
             got, ref = session.run(**feeds), oracle.run(model, params, **feeds)
             for name in model.outputs:
                 assert_close(got[name], ref[name], "float32", f"{name} at T={time} ({lowering})")
@@ -168,9 +168,18 @@ def test_initial_state_of_the_wrong_size_is_refused():
     x = rg.Input("x", features=3)
     h0 = rg.Input("h0", features=5, sequence=False)
     with pytest.raises(ModelError, match=r"enc: input `initial_state` must be a vector \(batch, 4\), the first state "
-                                         r"`h` of RNN\(hidden=4\); received vector \(batch, 5\) float32. "
+                                         r"`h` of RNN\(hidden=4\); received a vector of 5 features. "
                                          r"Project it first, e.g. Dense\(4, activation='tanh'\)"):
         rg.Recurrent(rg.RNN(4), name="enc")(x, h0)
+
+
+def test_initial_state_of_a_multi_state_cell_names_both_widths():
+    x = rg.Input("x", features=3)
+    s0 = rg.Input("s0", features=7, sequence=False)
+    with pytest.raises(ModelError, match=r"Recurrent: input `initial_state` must be a vector \(batch, 4\), the first "
+                                         r"state `h` of LSTM\(hidden=4.*\), or \(batch, 8\), every state "
+                                         r"concatenated \[h; c\]; received a vector of 7 features"):
+        rg.Recurrent(rg.LSTM(4))(x, initial_state=s0)
 
 
 def test_initial_state_must_be_a_vector():
@@ -198,3 +207,21 @@ def test_sample_verifies(time):
     report = verify(mf.model, mf.params, feeds=mf.example_inputs(3, time, 0), tolerance=mf.tolerance)
     assert report.ok, report.table()
     assert all(spec.kind == "vector" for spec in (s.spec for s in mf.model.outputs.values()))
+
+
+@pytest.mark.parametrize("opset", [13, 18, "newest"])
+def test_every_opset_exports_the_pooling(opset):
+    """ReduceMean/ReduceMax take `axes` as an attribute before opset 18 and as an input from 18 on."""
+    opset = max_opset() if opset == "newest" else opset
+    if opset > max_opset():
+        pytest.skip(f"the installed onnxruntime stops at opset {max_opset()}")
+    x = rg.Input("x", features=3)
+    s0 = rg.Input("s0", features=8, sequence=False)
+    outs = rg.Bidirectional(rg.RNN(4), returns=("mean", "max", "last"))(x)
+    deep = rg.Recurrent(rg.LSTM(4), returns=("mean", "max", "last"))(x, initial_state=s0)
+    model = rg.Model([x, s0], {f"o{i}": t for i, t in enumerate(outs + deep)})
+    params = model.init(0)
+    feeds = model.example_inputs(batch=3, time=6, seed=0)
+    got, ref = run_both(model, params, feeds, "scan", opset)
+    for name in model.outputs:
+        assert_close(got[name], ref[name], "float32", f"{name} at opset {opset}")

@@ -15,6 +15,8 @@ import numpy as np
 from onnx import GraphProto
 
 from rnngraph.compiler import cells as _cells  # noqa: F401 - registers the cell lowerings
+from rnngraph.compiler import decoder as _decoder  # noqa: F401 - Decoder (teacher-forced, greedy), attention
+from rnngraph.compiler import embedding as _embedding  # noqa: F401 - Embedding
 from rnngraph.compiler import esn_generate as _esn_generate  # noqa: F401 - Generative (ESN closed loop)
 from rnngraph.compiler import generate as _generate  # noqa: F401 - Generate (1-to-N)
 from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the layer lowerings

@@ -117,19 +117,20 @@ def lower_teacher_forced(ctx: LoweringContext, node: str, layer: TeacherForced,
     c = context_value(ctx, dec, p, memory, mspec)
     initial = initial_states(ctx, dec, p, c, memory, mspec.features)
     emb = g.op("Gather", g.const("E", p["E"]), ctx.value(sources["tgt"]), axis=0, name="embed")
-    spec = tgt_spec.with_features(dec.cell_input_size(mspec.features))
     if dec.attention is None:
         x = emb
         if c is not None and dec.use == "every":
             shape = g.op("Concat", g.dim(emb, 0), g.dim(emb, 1), g.const("c_size", [dec.context_size(mspec.features)],
                                                                           "int64"), axis=0)
             x = g.op("Concat", emb, g.op("Expand", g.unsqueeze(c, [1]), shape, name="c_every"), axis=2, name="x")
+        spec = tgt_spec.with_features(dec.cell_input_size(mspec.features))
         seq = SequenceInput(x, spec, ctx.mask(tgt_spec, x), ctx.lengths_i32(tgt_spec))
         y, _ = run_cell(ctx, node, dec.cell, cell_params(p), seq, initial)
         scores = affine(g, y, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
         return (apply_mask(ctx, scores, tgt_spec, emb),)
     av = prepare_attention(ctx, dec.attention, p, memory, mspec)
-    y, a, alpha = attention_scan(ctx, dec, p, av, c, initial, SequenceInput(emb, spec, ctx.mask(tgt_spec, emb), None))
+    seq = SequenceInput(emb, tgt_spec.with_features(dec.embedding), ctx.mask(tgt_spec, emb), None)
+    y, a, alpha = attention_scan(ctx, dec, p, av, c, initial, seq)
     ctx.paths[node] = "scan"
     readin = g.op("Concat", y, a, axis=2, name="readin")
     scores = affine(g, readin, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
@@ -226,10 +227,14 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
     n_scans = 3 if alpha is not None else 2
     outs = g.op("Loop", trips, g.const("go", True, "bool"), *initial.values(), bos, done0,
                 outputs=len(sizes) + 2 + n_scans, name="loop", body=body.graph("body"))
+    # a Loop that runs 0 times (max_len 0) returns scan outputs of unknown shape: restate (steps, batch, ·)
     scans = outs[len(sizes) + 2:]
-    tokens = g.op("Transpose", scans[0], perm=[1, 0], name="tokens")
-    result = [tokens, g.op("Transpose", scans[1], perm=[1, 0, 2], name="scores")]
-    if alpha is not None:
-        result.append(g.op("Transpose", scans[2], perm=[1, 0, 2], name="weights"))
+    steps = g.dim(scans[0], 0)
+    last_axes = [None, g.const("vocab", [dec.vocab], "int64"), g.dim(memory, 1)]
+    result = []
+    for name, value, last in zip(("tokens", "scores", "weights"), scans, last_axes, strict=False):
+        shape = g.op("Concat", steps, batch, *([last] if last is not None else []), axis=0, name=f"{name}_shape")
+        value = g.op("Reshape", value, shape, name=f"{name}_steps_major")
+        result.append(g.op("Transpose", value, perm=[1, 0] if last is None else [1, 0, 2], name=name))
     return tuple(result)
 

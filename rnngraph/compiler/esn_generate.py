@@ -96,5 +96,11 @@ def lower_generative(ctx: LoweringContext, node: str, layer: Generative,
         trip = sources["steps"]
         loop_outs = g.op("Loop", ctx.value(trip), g.const("true", True, "bool"), *carried,
                          outputs=len(carried) + 1, name="loop", body=body.graph("body"))
-        generated = g.op("Transpose", loop_outs[-1], perm=[1, 0, 2], name="generated")
+        generated = g.op("Transpose", loop_outs[-1], perm=[1, 0, 2], name="batch_major")
+        # after zero iterations onnxruntime returns the stacked output with its unknown dims as 0,
+        # (0, 0, L); the Reshape gives it its true shape (batch, 0, L) and is a no-op otherwise
+        # (allowzero=0: a 0 in the target copies the input's axis, which is then also 0)
+        shape = g.op("Concat", g.dim(seq.x, 0), g.unsqueeze(ctx.value(trip), [0]),
+                     g.const("size", [cell.output_size], "int64"), axis=0)
+        generated = g.op("Reshape", generated, shape, name="generated")
     return generated, primed

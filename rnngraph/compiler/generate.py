@@ -29,14 +29,14 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
-from rnngraph.compiler.layers import ACTIVATIONS
+from rnngraph.compiler.layers import ACTIVATIONS, dense
 from rnngraph.compiler.recurrent import CellLowering, SequenceInput, cell_lowering, step_once
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.generate import Generate, split_params
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.tensor import VECTOR, TensorSpec
 
-FLOAT, BOOL = 1, 9  # ONNX TensorProto element types for Cast
+FLOAT = 1  # ONNX TensorProto.FLOAT, for Cast
 
 
 def hoist_on(g: GraphBuilder, impl: CellLowering, cell: Cell, p: Mapping[str, np.ndarray], x: str) -> list[str]:
@@ -137,13 +137,8 @@ def plan_inputs(ctx: LoweringContext, layer: Generate, impl: CellLowering, p: Ma
     return plan
 
 
-def readout(g: GraphBuilder, x: str, W: np.ndarray, b: np.ndarray, activation: str) -> str:
-    """``act(x·Wᵀ + b)`` on the last axis: one Gemm on a step ``(batch, h)``, MatMul+Add on ``(batch, N, h)``."""
-    return _activation(g, g.op("Add", g.op("MatMul", x, g.const("W_T", np.ascontiguousarray(W.T))),
-                               g.const("b", b), name="readout"), activation)
-
-
 def readout_step(g: GraphBuilder, h: str, W: np.ndarray, b: np.ndarray, activation: str) -> str:
+    """``act(h·Wᵀ + b)`` for one step ``(batch, hidden)``: a Gemm, which onnxruntime fuses with the activation."""
     return _activation(g, g.op("Gemm", h, g.const("W", W), g.const("b", b), transB=1, name="readout"), activation)
 
 
@@ -208,7 +203,7 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
     ys = batch_first(g, outs[-1], count, v, layer.output_size if in_body_readout else cell.output_size)
     y = ys
     if layer.readout is not None and not in_body_readout:  # hoisted: one MatMul over all steps
-        y = readout(g, ys, p_out["W"], p_out["b"], layer.readout.activation)
+        y = dense(ctx, ys, p_out["W"], p_out["b"], layer.readout.activation)
     if not layer.tokens:
         return (y,)
     return y, g.op("ArgMax", y, axis=-1, keepdims=0, name="tokens")

@@ -138,10 +138,13 @@ def scan_cell(
         mask_t = body.add_input(body.fresh("mask_t"), "float32", [None, 1]) if seq.mask is not None else None
         new_states, y = impl.step(body, cell, p, dict(states), inputs)
         if mask_t is not None:
+            # where y is a state (h), read it back from the blended state: s + 1·(new − s) can differ from
+            # new by an ulp, and the output must be the state carried on, bit for bit (Clockwork's kept groups)
+            y_state = next((name for name in sizes if new_states[name] == y), None)
             for name in sizes:
                 delta = body.op("Sub", new_states[name], states[name], name=f"{name}_delta")
                 new_states[name] = body.op("Add", states[name], body.op("Mul", mask_t, delta), name=f"{name}_kept")
-            y_out = body.op("Mul", y, mask_t, name="y_masked")
+            y_out = body.op("Mul", new_states[y_state] if y_state else y, mask_t, name="y_masked")
         else:
             # a value may not be listed twice among body outputs (onnxruntime stops feeding the state back)
             y_out = body.op("Identity", y, name="y_t") if y in new_states.values() else y

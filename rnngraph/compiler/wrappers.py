@@ -94,8 +94,7 @@ def outputs_for(ctx: LoweringContext, returned: tuple[str, ...], ran: Ran, spec:
         elif kind == "last":
             out.append(ran.last())
         elif kind == "state":
-            # an ONNX value may be a graph output only once; Identity keeps repeated names distinct
-            out.extend(ctx.g.op("Identity", f, name="state") for f in ran.finals)
+            out.extend(ran.finals)
         else:
             out.append(pool(ctx, ran.y, spec, kind))
     return tuple(out)
@@ -110,13 +109,22 @@ def run_direction(ctx: LoweringContext, node: str, cell: Cell, p: Mapping[str, n
 
 
 def run_recurrent(ctx: LoweringContext, node: str, layer: Recurrent, p: Mapping[str, np.ndarray], x: str,
-                  spec: TensorSpec, initial_first: str | None = None) -> Ran:
+                  spec: TensorSpec, initial_state: tuple[str, int] | None = None) -> Ran:
+    """`initial_state` is the ONNX value of the layer's `initial_state` input and its width."""
     assert layer.cell is not None
     initial = None
-    if initial_first is not None:
-        sizes = list(layer.cell.state_sizes().items())
-        initial = {sizes[0][0]: initial_first}
-        initial.update({name: ctx.g.zeros_state(x, size) for name, size in sizes[1:]})
+    if initial_state is not None:
+        value, width = initial_state
+        given = layer.initial_states(width)  # the first state, or every state concatenated
+        g = ctx.g
+        if len(given) == 1:
+            initial = {next(iter(given)): value}
+        else:
+            parts = g.op("Split", value, g.const("split", list(given.values()), "int64"), axis=1,
+                         outputs=len(given), name="initial_split")
+            initial = dict(zip(given, parts, strict=True))
+        initial.update({name: g.zeros_state(x, size) for name, size in layer.cell.state_sizes().items()
+                        if name not in initial})
     return run_direction(ctx, node, layer.cell, p, x, spec, layer.reverse, initial)
 
 
@@ -147,7 +155,8 @@ def run_item(ctx: LoweringContext, node: str, layer: Recurrent | Bidirectional, 
 def lower_recurrent(ctx: LoweringContext, node: str, layer: Recurrent,
                     sources: Mapping[str, Source]) -> tuple[str, ...]:
     spec = sources["x"].spec
-    initial = ctx.value(sources["initial_state"]) if "initial_state" in sources else None
+    init = sources.get("initial_state")
+    initial = (ctx.value(init), init.spec.features) if init is not None else None
     ran = run_recurrent(ctx, node, layer, ctx.node_params(node), ctx.value(sources["x"]), spec, initial)
     return outputs_for(ctx, layer.returned, ran, spec)
 

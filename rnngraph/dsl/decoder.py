@@ -241,6 +241,11 @@ class TeacherForced(DecoderLayer):
                 "need the source's length; give the target its own, e.g. Input('tgt', tokens=..., time='tgt_time', "
                 "lengths='tgt_lengths')."
             )
+        if tgt.lengths is not None and tgt.lengths == memory.lengths:
+            raise ModelError(
+                f"{self.describe()}: `tgt` and `memory` share the lengths input {tgt.lengths!r}, but a target has "
+                "lengths of its own; give it another name, e.g. Input('tgt', ..., lengths='tgt_lengths')."
+            )
         scores = tgt.with_features(self.dec.vocab)
         if self.dec.attention is None:
             return (scores,)

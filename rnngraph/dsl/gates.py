@@ -34,6 +34,9 @@ ONNX_LSTM_PEEPHOLES: GateOrder = ("i", "o", "f")
 #: ONNX ``GRU`` (and rnngraph's storage layout)
 ONNX_GRU: GateOrder = ("z", "r", "h")
 
+#: the classic RNN has one block, the same in every framework
+RNN_GATES: GateOrder = ("h",)
+
 #: torch.nn.LSTM ``weight_ih_l0`` etc.: i, f, g, o
 PYTORCH_LSTM: GateOrder = ("i", "f", "c", "o")
 #: torch.nn.GRU: r, z, n
@@ -109,5 +112,5 @@ def reorder_bias(bias: np.ndarray, src: GateOrder, dst: GateOrder, what: str = "
 
 __all__ = [
     "KERAS_GRU", "KERAS_LSTM", "ONNX_GRU", "ONNX_LSTM", "ONNX_LSTM_PEEPHOLES", "PYTORCH_GRU", "PYTORCH_LSTM",
-    "GateOrder", "join_gates", "permutation", "reorder", "reorder_bias", "split_gates", "without",
+    "RNN_GATES", "GateOrder", "join_gates", "permutation", "reorder", "reorder_bias", "split_gates", "without",
 ]

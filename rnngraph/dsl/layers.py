@@ -236,12 +236,15 @@ class Recurrent(Layer):
 
         (batch, time, input) -> (batch, time, cell.output_size)
 
-    The state starts at zero, or, for the cell's first state (its output state,
-    ``h``), at the optional input `initial_state` ``(batch, size of h)``; the other
-    states (an LSTM's ``c``) start at zero (SPEC §1.4). With `lengths`, a row's
-    state is frozen past its length and its outputs there are 0. `reverse=True`
-    runs from each row's last valid step back to step 0 (outputs stay aligned with
-    the input steps), starting there from the initial state.
+    The states start at zero unless the optional input `initial_state` (a vector) is
+    given. Its width says what it holds (see `initial_states`): the size of the
+    cell's first state (its output state, ``h``) sets that state and the others (an
+    LSTM's ``c``) start at zero, as SPEC §1.4 has it for a decoder; the sum of all
+    state sizes sets every state, concatenated in ``cell.state_sizes()`` order
+    (``[h; c]`` for an LSTM), e.g. to resume from the final states of another run.
+    With `lengths`, a row's state is frozen past its length and its outputs there
+    are 0. `reverse=True` runs from each row's last valid step back to step 0
+    (outputs stay aligned with the input steps), starting there from the initial state.
 
     `returns` picks the outputs, one kind or a tuple of kinds (outputs in that order):
     - ``sequence`` (default): ``y (batch, time, out)``, every step (N-to-N);
@@ -295,16 +298,32 @@ class Recurrent(Layer):
         assert self.cell is not None
         sizes = self.cell.state_sizes()
         if "initial_state" in inputs:
-            first, size = next(iter(sizes.items()))
             init = inputs["initial_state"]
             self.expect("initial_state", init, (VECTOR,))
-            if init.features != size:
-                raise ModelError(
-                    f"{self.describe()}: input `initial_state` must be a vector (batch, {size}), the first state "
-                    f"`{first}` of {self.cell.describe()}; received {init.describe()}. "
-                    f"Project it first, e.g. Dense({size}, activation='tanh')."
-                )
+            self.initial_states(init.features)
         return returns_specs(self.returned, x, self.cell.output_size, list(sizes.values()))
+
+    def initial_states(self, width: int) -> dict[str, int]:
+        """The states an `initial_state` vector of `width` features sets, by name, in its column order.
+
+        Raises ModelError unless `width` is the first state's size or the sum of all state sizes.
+        """
+        assert self.cell is not None
+        sizes = self.cell.state_sizes()
+        first, size = next(iter(sizes.items()))
+        if width == size:
+            return {first: size}
+        if len(sizes) > 1 and width == sum(sizes.values()):
+            return dict(sizes)
+        every = ""
+        if len(sizes) > 1:
+            every = (f", or (batch, {sum(sizes.values())}), every state concatenated "
+                     f"[{'; '.join(sizes)}]")
+        raise ModelError(
+            f"{self.describe()}: input `initial_state` must be a vector (batch, {size}), the first state "
+            f"`{first}` of {self.cell.describe()}{every}; received a vector of {width} features. "
+            f"Project it first, e.g. Dense({size}, activation='tanh')."
+        )
 
     def param_specs(self, inputs: dict[str, TensorSpec]) -> dict[str, ParamSpec]:
         assert self.cell is not None

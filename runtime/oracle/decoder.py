@@ -5,36 +5,22 @@ Greedy decoding runs each row on its own until it emits EOS or `max_len` steps r
 the batch then has as many steps as its longest row (what a loop that stops when
 every row has finished produces) and shorter rows are padded.
 
-`forcing` lets a caller (the near-tie comparison in `rnngraph.verify`) replace the
-oracle's own argmax choices by given tokens, to follow another decoder's path.
+Inside `forcing.forcing` (the near-tie comparison in `rnngraph.verify`) greedy
+nodes emit given tokens instead of their own argmax, to follow another decoder's path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 
 import numpy as np
+from rnngraph.runtime.oracle.core import Env, evaluates, step_for
+from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
+from rnngraph.runtime.oracle.layers import dense_activation, softmax, zero_padding
 
 from rnngraph.dsl.decoder import Decoder, GreedyDecode, TeacherForced
 from rnngraph.dsl.embedding import Embedding
 from rnngraph.dsl.model import Source
-from rnngraph.runtime.oracle.core import Env, evaluates, step_for
-from rnngraph.runtime.oracle.layers import dense_activation, softmax, zero_padding
-
-#: node name -> (batch, steps) int64 tokens that greedy decoding must emit instead of its own argmax
-_FORCED: ContextVar[Mapping[str, np.ndarray] | None] = ContextVar("rnngraph_forced_tokens", default=None)
-
-
-@contextmanager
-def forcing(tokens: Mapping[str, np.ndarray]) -> Iterator[None]:
-    """Within this block, greedy node `name` emits ``tokens[name][b, i]`` at step i of row b (where given)."""
-    token = _FORCED.set(dict(tokens))
-    try:
-        yield
-    finally:
-        _FORCED.reset(token)
 
 
 @evaluates(Embedding)
@@ -141,7 +127,7 @@ def eval_greedy(env: Env, node: str, layer: GreedyDecode, sources: Mapping[str, 
     dec = layer.dec
     p = env.node_params(node)
     max_len = int(env.value(sources["max_len"])) if "max_len" in sources else dec.max_len
-    forced = (_FORCED.get() or {}).get(node)
+    forced = forced_tokens(node)
     rows = _rows(env, sources["memory"])
     time = env.value(sources["memory"]).shape[1]
     decoded: list[tuple[list[int], list[np.ndarray], list[np.ndarray]]] = []
@@ -170,9 +156,10 @@ def eval_greedy(env: Env, node: str, layer: GreedyDecode, sources: Mapping[str, 
         if n:
             out_scores[b, :n] = scores
             out_weights[b, :n] = alphas
+    report_scores(node, out_scores)
     if dec.attention is None:
         return out_tokens, out_scores
     return out_tokens, out_scores, out_weights
 
 
-__all__ = ["RowDecoder", "eval_embedding", "eval_greedy", "eval_teacher_forced", "forcing"]
+__all__ = ["RowDecoder", "eval_embedding", "eval_greedy", "eval_teacher_forced"]

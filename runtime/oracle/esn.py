@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from rnngraph.runtime.oracle.core import Env, evaluates, step_for, steps
+from rnngraph.runtime.oracle.layers import run_cell
 
 from rnngraph.dsl.cells.esn import ESN
 from rnngraph.dsl.esn_generate import Generative
 from rnngraph.dsl.model import Source
-from rnngraph.runtime.oracle.core import Env, evaluates, step_for, steps
-from rnngraph.runtime.oracle.layers import run_cell
+from rnngraph.errors import InputError
 
 
 @steps(ESN)
@@ -43,16 +44,20 @@ def eval_generative(env: Env, node: str, layer: Generative, sources: Mapping[str
     p = env.node_params(node)
     primed, finals = run_cell(env, cell, p, sources["x"])
     n_steps = int(env.value(sources["steps"]))
+    if n_steps < 0:
+        raise InputError(f"oracle: `{sources['steps'].node}` must be a count >= 0 of steps to generate, "
+                         f"received {n_steps}.")
     batch, time = primed.shape[:2]
     lens = env.lengths(sources["x"].spec, time, batch)
     in_size = sources["x"].spec.features
     step = step_for(cell)
+    feed = layer.feeds_input(in_size)
     generated = np.zeros((batch, n_steps, cell.output_size))
     for b in range(batch):
         states = {k: v[b].copy() for k, v in finals.items()}
         y = primed[b, lens[b] - 1]
         for k in range(n_steps):
-            u = y if layer.feed_input else np.zeros(in_size)
+            u = y if feed else np.zeros(in_size)
             states, y = step(cell, p, u, states, int(lens[b]) + k)
             generated[b, k] = y
     return generated, primed

@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from rnngraph.runtime.oracle.core import Env, evaluates, step_for
+from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
+from rnngraph.runtime.oracle.layers import dense_activation
 
 from rnngraph.dsl.generate import Generate, split_params
 from rnngraph.dsl.model import Source
 from rnngraph.errors import InputError
-from rnngraph.runtime.oracle.core import Env, evaluates, step_for
-from rnngraph.runtime.oracle.layers import dense_activation
 
 
 @evaluates(Generate)
 def eval_generate(env: Env, node: str, layer: Generate, sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
-    """``y (batch, N, out)`` (and the argmax ids ``(batch, N)`` with `tokens`) from ``v (batch, features)``."""
+    """``y (batch, N, out)`` (and the argmax ids ``(batch, N)`` with `tokens`) from ``v (batch, features)``.
+
+    Inside `rnngraph.runtime.oracle.forcing.forcing` (the near-tie comparison of
+    `rnngraph.verify`), the token of step t of row b is the given one instead of the
+    argmax (and is what feedback "argmax" feeds back); y is then left in the block's dict.
+    """
     cell = layer.cell
     assert cell is not None
     v = env.value(sources["v"])
@@ -27,7 +33,9 @@ def eval_generate(env: Env, node: str, layer: Generate, sources: Mapping[str, So
     batch, features = v.shape
     p = split_params(layer, features, env.node_params(node))
     step = step_for(cell)
+    forced = forced_tokens(node)
     y = np.zeros((batch, steps, layer.output_size))
+    ids = np.zeros((batch, steps), dtype=np.int64)
     for b in range(batch):
         states = {name: np.zeros(size) for name, size in cell.state_sizes().items()}
         f = first_feedback(layer, p)
@@ -38,14 +46,13 @@ def eval_generate(env: Env, node: str, layer: Generate, sources: Mapping[str, So
             y_t = h if layer.readout is None else dense_activation(
                 layer.readout.activation, p["readout"]["W"] @ h + p["readout"]["b"])
             y[b, t] = y_t
+            ids[b, t] = forced[b, t] if forced is not None and t < forced.shape[1] else np.argmax(y_t)
             if layer.feedback == "output":
                 f = y_t
             elif layer.feedback == "argmax":
-                f = p["embedding"]["E"][int(np.argmax(y_t))]
-    if not layer.tokens:
-        return (y,)
-    ids = np.argmax(y, axis=-1).astype(np.int64) if steps else np.zeros((batch, 0), dtype=np.int64)
-    return y, ids
+                f = p["embedding"]["E"][ids[b, t]]
+    report_scores(node, y)
+    return (y, ids) if layer.tokens else (y,)
 
 
 def first_feedback(layer: Generate, p: Mapping[str, Mapping[str, np.ndarray]]) -> np.ndarray | None:

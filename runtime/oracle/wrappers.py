@@ -32,15 +32,14 @@ class Walked:
 
 
 def walk(cell: Cell, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarray, reverse: bool,
-         initial_first: np.ndarray | None = None) -> Walked:
+         initial: Mapping[str, np.ndarray] | None = None) -> Walked:
     """Run `cell` over each row b of ``x (batch, time, in)`` for its first ``lens[b]`` steps.
 
     Forward: steps 0, 1, …, L-1. Backward: steps L-1, …, 0 (not from the padded end).
-    `initial_first` ``(batch, size)`` is the first state's start; the other states start at 0.
+    `initial` gives some states' starts ``(batch, size)`` by name; the others start at 0.
     """
     batch, time = x.shape[:2]
     sizes = cell.state_sizes()
-    first = next(iter(sizes))
     y = np.zeros((batch, time, cell.output_size))
     last = np.zeros((batch, cell.output_size))
     finals = {name: np.zeros((batch, size)) for name, size in sizes.items()}
@@ -49,8 +48,8 @@ def walk(cell: Cell, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarra
         if reverse:
             steps.reverse()
         start = {name: np.zeros(size) for name, size in sizes.items()}
-        if initial_first is not None:
-            start[first] = np.array(initial_first[b], dtype=np.float64)
+        for name, value in (initial or {}).items():
+            start[name] = np.array(value[b], dtype=np.float64)
         ys, states = run_row(cell, p, x[b, steps], start)
         for k, t in enumerate(steps):
             y[b, t] = ys[k]
@@ -58,6 +57,13 @@ def walk(cell: Cell, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarra
         for name in sizes:
             finals[name][b] = states[name]
     return Walked(y, last, list(finals.values()))
+
+
+def split_initial(layer: Recurrent, value: np.ndarray) -> dict[str, np.ndarray]:
+    """The `initial_state` vector ``(batch, width)`` cut into the states it sets (SPEC §1.4: h only, or all)."""
+    given = layer.initial_states(value.shape[1])
+    cuts = np.cumsum(list(given.values()))[:-1]
+    return dict(zip(given, np.split(value, cuts, axis=1), strict=True))
 
 
 def combine(how: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,7 +122,7 @@ def inputs_of(env: Env, sources: Mapping[str, Source]) -> tuple[np.ndarray, np.n
 def eval_recurrent(env: Env, node: str, layer: Recurrent, sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
     assert layer.cell is not None
     x, lens = inputs_of(env, sources)
-    initial = env.value(sources["initial_state"]) if "initial_state" in sources else None
+    initial = split_initial(layer, env.value(sources["initial_state"])) if "initial_state" in sources else None
     walked = walk(layer.cell, env.node_params(node), x, lens, layer.reverse, initial)
     return answer(layer.returned, walked, lens)
 

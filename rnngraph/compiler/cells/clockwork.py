@@ -14,15 +14,20 @@ Two forms of the step, chosen per cell by `choose_form` (a cost model, below):
 ``dense``  every row recomputed, old and new state blended with the clock mask m_t:
            h_t = h + m_t ⊙ (φ(Gemm(h, R, u_t)) − h)                     (5 body nodes)
 ``ladder`` with periods that divide each other the active groups at t are a prefix
-           (n_t of them), so only their rows are computed: a ladder of `If` nodes on
-           n_t picks the branch for n active groups, each holding its own weight
-           prefix R[:rows_n] as a constant and reading the hoisted prefix u_t[:rows_n]:
-           h_t = [φ(Gemm(h, R[:rows_n], u_t[:rows_n])); h[rows_n:]]
+           (n_t of them), so only their rows are computed: a ladder of `If` nodes on n_t
+           (hoisted), one level per group; a firing group k computes
+           φ(Gemm(h[start_k:], R[rows_k, start_k:], u_t^(k))) from its own constant block
+           of R (the zero blocks left of the diagonal are never stored or multiplied); the
+           first group that does not fire keeps h[start_k:] and ends the ladder:
+           h_t = [φ(…group 0…); φ(…group 1…); …; h[start_n:]]
            When rows may run on different clocks (reverse over ragged lengths, or one
            step inside a Loop), n_t is the largest count over the batch and the result
            is blended with each row's own clock mask.
 
 A one-group cell with period 1 is always active: its step is the classic RNN's.
+
+Step numbers arrive as float32 (the driver's contract) and `Mod` runs on them with
+``fmod=1``: exact for every step below 2^24 (16.7 million steps in one call).
 """
 
 from __future__ import annotations
@@ -47,55 +52,67 @@ FORMS = ("dense", "ladder")
 # -- the cost model -----------------------------------------------------------------
 @dataclass(frozen=True)
 class StepCosts:
-    """Per-step costs in µs, fitted to benchmarks/clockwork.py on a 2-core x86 CPU, 1 thread.
+    """Per-step costs in µs, fitted to benchmarks/clockwork.py (onnxruntime 1.32, x86 EPYC, 1 thread).
 
-    A step costs a fixed overhead per executed body node plus its multiply-adds; the
-    batch size is unknown at export, so the model assumes `batch` rows (1: the case
-    where node overhead weighs most and the ladder is least likely to pay).
+    A step costs a fixed overhead per executed body node plus the multiply-adds of its
+    recurrent Gemm. The batch size is unknown at export, so the model assumes `batch`
+    rows; 1 is the case where node overhead weighs most and the ladder pays least, so
+    the ladder is only chosen where it wins even there. Measured with periods (1, 2, 4, 8):
+    at batch 1 the ladder loses up to H 384 (1.2× the dense step there) and wins from
+    H 512 (0.8×; 0.6× at H 1024); at batch 32 it already wins from H 256 (0.75×, 0.72× at
+    H 384), which this conservative choice gives up. Break-even here: H ≈ 420.
     """
 
-    node_us: float = 0.25  # one executed elementwise/Gemm node (onnxruntime dispatch)
-    if_us: float = 1.2  # one executed `If` (subgraph dispatch, more than a plain node)
-    ns_per_madd: float = 0.04  # one multiply-add of the recurrent Gemm, float32
+    node_us: float = 0.8  # one executed body node, the Scan's per-iteration share included
+    if_us: float = 4.5  # one executed `If` (a subgraph run) on top of its nodes
+    ns_per_madd: float = 0.11  # one multiply-add of a recurrent GEMV / GEMM, float32
     batch: int = 1
 
 
 COSTS = StepCosts()
 
 
-def active_fraction(cell: Clockwork) -> float:
-    """Mean fraction of the recurrent rows computed per step by the ladder (periods nested)."""
-    assert cell.periods is not None
-    stops = [stop for _, stop in cell.bounds]
-    horizon = cell.periods[-1]
-    rows = 0
-    for t in range(horizon):
-        active = sum(1 for period in cell.periods if t % period == 0)
-        rows += stops[active - 1] if active else 0
-    return rows / (horizon * cell.hidden)
+@dataclass(frozen=True)
+class LadderProfile:
+    """What the ladder executes per step, averaged over one cycle of the clock."""
+
+    ifs: float  # If nodes (each with one Greater)
+    nodes: float  # other nodes (Gemm, φ, Slice, Concat, Identity)
+    madds: float  # multiply-adds, as a fraction of a dense H×H step
 
 
-def mean_ifs(cell: Clockwork) -> float:
-    """Mean number of `If` nodes the ladder executes per step."""
+def ladder_profile(cell: Clockwork) -> LadderProfile:
+    """Walk one clock cycle (T_g steps; nested periods repeat with the largest) as `ladder` builds it."""
     assert cell.periods is not None
+    groups, hidden = len(cell.periods), cell.hidden
     first = 1 if cell.periods[0] == 1 else 0
     horizon = cell.periods[-1]
-    levels = len(cell.periods) - first
-    total = 0
+    ifs = nodes = madds = 0.0
     for t in range(horizon):
         active = sum(1 for period in cell.periods if t % period == 0)
-        total += min(active - first + 1, levels)
-    return total / horizon
+        if first:
+            nodes += 2 + (groups > 1)  # group 0 outside the ladder: Gemm, φ (and the Concat)
+        for k in range(first, groups):
+            ifs += 1
+            if k >= active:
+                nodes += 1  # the kept rest: Slice (Identity at k = 0)
+                break
+            nodes += 2 + (k > 0) + (k + 1 < groups)  # Gemm, φ, the Slice of h, the Concat
+        for k in range(active):
+            start, stop = cell.bounds[k]
+            madds += (stop - start) * (hidden - start) / (hidden * hidden)
+    return LadderProfile(ifs / horizon, nodes / horizon, madds / horizon)
 
 
 def estimated_costs(cell: Clockwork, costs: StepCosts = COSTS) -> dict[str, float]:
-    """Estimated µs per step of each applicable form."""
-    madds = costs.batch * cell.hidden * cell.hidden * costs.ns_per_madd / 1000.0
-    out = {"dense": 5 * costs.node_us + madds}
+    """Estimated µs per step of each form that applies to `cell`."""
+    gemm = costs.batch * cell.hidden * cell.hidden * costs.ns_per_madd / 1000.0
+    # Gemm, φ, Sub, Mul, Add, and the Identity that gives y its own name
+    out = {"dense": 6 * costs.node_us + gemm}
     if cell.nested_periods():
-        # 2 nodes (Gemm, φ) in the full branch, 4 (+ Slice, Concat) in a partial one; ~1 + Identity for y
-        out["ladder"] = (mean_ifs(cell) * (costs.if_us + costs.node_us) + 4 * costs.node_us
-                         + madds * active_fraction(cell))
+        prof = ladder_profile(cell)
+        out["ladder"] = (prof.ifs * (costs.if_us + costs.node_us) + (prof.nodes + 1) * costs.node_us
+                         + prof.madds * gemm)
     return out
 
 
@@ -138,13 +155,13 @@ def uniform_clock(seq: SequenceInput) -> bool:
     return seq.spec.kind == SEQUENCE and (not seq.reverse or seq.lengths_i32 is None)
 
 
-def fires(g: GraphBuilder, step: str, periods: np.ndarray, name: str) -> str:
-    """``[step mod T == 0]`` as float, broadcast over the last axis of `periods`."""
-    rem = g.op("Mod", step, g.const(f"{name}_periods", periods.astype(np.float32)), fmod=1, name=f"{name}_mod")
-    return g.op("Cast", g.op("Equal", rem, g.const("zero_f", 0.0), name=f"{name}_eq"), to=1, name=name)
-
-
 def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
+    """The input projection u and the clock, for all steps at once.
+
+    The clock is computed per group (``step mod T_i``, g values per row and step;
+    `Mod` is slow per element) and only then spread to the units with a `Gather`.
+    With a uniform clock it is computed for one row and broadcast over the batch.
+    """
     h = cell.hidden
     u = input_projection(g, seq, p["W"], p["B"][:h] + p["B"][h:])
     form = choose_form(cell)
@@ -153,20 +170,35 @@ def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: Se
     if seq.step_index is None:
         raise ExportError(f"{cell.describe()} needs the step index; the caller gave none.")
     assert cell.periods is not None
+    uniform = uniform_clock(seq)
     with g.scope("clock"):
-        unit_mask = fires(g, seq.step_index, cell.unit_periods(), "unit_mask")  # (batch, time, H)
+        step = seq.step_index  # (batch, time, 1), or (batch, 1) for one step in a Loop
+        if uniform:
+            step = g.op("Slice", step, g.const("zero_i", [0], "int64"), g.const("one_i", [1], "int64"),
+                        g.const("zero_i", [0], "int64"), name="row0")  # (1, time, 1)
+        periods = g.const("periods", np.asarray(cell.periods, dtype=np.float32))
+        rem = g.op("Mod", step, periods, fmod=1, name="phase")
+        group_fires = g.op("Cast", g.op("Equal", rem, g.const("zero_f", 0.0), name="fires"), to=1,
+                           name="group_fires")  # (·, time, groups) 0/1
+        group_of_unit = np.repeat(np.arange(len(cell.periods)), cell.group_sizes or ())
+        unit_mask = g.op("Gather", group_fires, g.const("group_of_unit", group_of_unit, "int64"), axis=-1,
+                         name="unit_mask")  # (·, time, H) 0/1
         if form == "dense":
             return [u, unit_mask]
-        group_fires = fires(g, seq.step_index, np.asarray(cell.periods), "group_fires")  # (batch, time, groups)
         count = g.op("ReduceSum", group_fires, g.const("last_axis", [-1], "int64"), keepdims=1, name="count")
-        if seq.mask is not None:
-            count = g.op("Mul", count, seq.mask, name="count_valid")
-        # the branch is one per step for the whole batch: the largest count covers every row
-        count = g.op("ReduceMax", count, axes=[0], keepdims=1, name="count_max")  # (1, time, 1)
-    prefixes = [g.op("Slice", u, g.const("start", [0], "int64"), g.const("stop", [stop], "int64"),
-                     g.const("last_axis", [-1], "int64"), name=f"u_prefix{n}")
-                for n, (_, stop) in enumerate(cell.bounds[:-1], start=1)]
-    return [*prefixes, u, count] + ([] if uniform_clock(seq) else [unit_mask])
+        if not uniform:
+            if seq.mask is not None:
+                count = g.op("Mul", count, seq.mask, name="count_valid")
+            # one branch per step for the whole batch: the largest count covers every row
+            if g.opset >= 18:  # ReduceMax takes its axes as an input from opset 18 on
+                count = g.op("ReduceMax", count, g.const("batch_axis", [0], "int64"), keepdims=1, name="count_max")
+            else:
+                count = g.op("ReduceMax", count, axes=[0], keepdims=1, name="count_max")  # (1, time, 1)
+    # one scan input per group: each branch reads its own group's projection, no slicing in the loop
+    parts = g.op("Split", u, g.const("split", list(cell.group_sizes or ()), "int64"), axis=-1,
+                 outputs=len(cell.periods), name="u_groups")
+    parts = [parts] if isinstance(parts, str) else list(parts)
+    return [*parts, count] + ([] if uniform else [unit_mask])
 
 
 # -- the step ---------------------------------------------------------------------------
@@ -181,8 +213,8 @@ def step(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], state
         h = blend(body, h_prev, new, inputs[1])
     else:
         groups = len(cell.bounds)
-        prefixes, count, row_mask = inputs[:groups], inputs[groups], inputs[groups + 1:]
-        h = ladder(body, cell, p, h_prev, prefixes, count)
+        parts, count, row_mask = inputs[:groups], inputs[groups], inputs[groups + 1:]
+        h = ladder(body, cell, p, h_prev, parts, count)
         if row_mask:
             h = blend(body, h_prev, h, row_mask[0])
     return {"h": h}, h
@@ -200,48 +232,58 @@ def blend(body: GraphBuilder, old: str, new: str, mask: str) -> str:
     return body.op("Add", old, body.op("Mul", mask, delta, name="clock_gate"), name="h_clocked")
 
 
-def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_prev: str, prefixes: list[str],
+def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_prev: str, parts: list[str],
            count: str) -> str:
-    """Nested `If`s on the active-group count n_t (``(1, 1)`` float); level k tests ``n_t > k``.
+    """Nested `If`s on the active-group count n_t (``(1, 1)`` float): level k tests ``n_t > k`` (group k fires).
 
-    The least frequent branches sit deepest: with periods (1, 2, 4, 8) half the steps
-    take the first `else` (one group), a quarter the next, and so on.
+    A firing group k computes its rows from its own block of R, ``R[rows_k, start_k:]`` (the
+    block row without the zero blocks left of the diagonal), on ``h[start_k:]``; the first
+    group that does not fire keeps the rest of the state, ``h[start_k:]``, and ends the ladder.
+    The blocks are disjoint, so the weights are stored once, and the least frequent groups
+    sit deepest: with periods (1, 2, 4, 8) half the steps stop at the first `If`.
     """
     assert cell.periods is not None
     groups = len(cell.periods)
     hidden = cell.hidden
+    bounds = cell.bounds
 
-    def branch(b: GraphBuilder, n: int) -> str:
-        """The new state ``(batch, H)`` when exactly the first n groups fire."""
-        if n == 0:
-            return b.op("Identity", h_prev, name="h_kept")
-        if n == groups:
-            return full_update(b, cell, p, h_prev, prefixes[-1])
-        rows = cell.bounds[n - 1][1]
-        pre = b.op("Gemm", h_prev, b.const(f"R_prefix{n}", p["R"][:rows]), prefixes[n - 1], transB=1, name="pre")
-        new = b.op(ONNX_ACTIVATION[cell.activation], pre, name="h_new")
-        kept = b.op("Slice", h_prev, b.const("start", [rows], "int64"), b.const("stop", [hidden], "int64"),
-                    b.const("axis1", [1], "int64"), name="h_kept")
-        return b.op("Concat", new, kept, axis=1, name="h_step")
+    def h_from(b: GraphBuilder, start: int, name: str) -> str:
+        if start == 0:
+            return b.op("Identity", h_prev, name=name)
+        return b.op("Slice", h_prev, b.const("start", [start], "int64"), b.const("stop", [hidden], "int64"),
+                    b.const("axis1", [1], "int64"), name=name)
 
-    def subgraph(parent: GraphBuilder, scope: str, build: Callable[[GraphBuilder], str]) -> GraphProto:
+    def group_rows(b: GraphBuilder, k: int) -> str:
+        """φ(R[rows_k, start_k:] h[start_k:] + u_k): group k reads only the groups at least as slow."""
+        start, stop = bounds[k]
+        h_cols = h_prev if start == 0 else h_from(b, start, f"h_from{k}")
+        pre = b.op("Gemm", h_cols, b.const(f"R_block{k}", p["R"][start:stop, start:]), parts[k], transB=1,
+                   name=f"pre{k}")
+        return b.op(ONNX_ACTIVATION[cell.activation], pre, name=f"h_new{k}")
+
+    def subgraph(parent: GraphBuilder, scope: str, build: Callable[[GraphBuilder], str], width: int) -> GraphProto:
         sub = parent.body()
         with sub.scope(scope):
             out = build(sub)
-        sub.add_output(out, "float32", [None, hidden])
+        sub.add_output(out, "float32", [None, width])
         return sub.graph(scope)
 
-    def level(b: GraphBuilder, n: int) -> str:
-        """The new state when at least the first n groups fire (n = first … groups)."""
-        if n == groups:
-            return branch(b, n)
-        more = b.op("Greater", count, b.const(f"n{n}", np.array([[n]], dtype=np.float32)), name=f"more_than{n}")
-        then_g = subgraph(b, f"more_than{n}", lambda sub: level(sub, n + 1))
-        else_g = subgraph(b, f"exactly{n}", lambda sub: branch(sub, n))
-        return b.op("If", more, then_branch=then_g, else_branch=else_g, name=f"ladder{n}")
+    def from_group(b: GraphBuilder, k: int) -> str:
+        """Rows start_k… of the new state when groups 0…k-1 fired; group k fires iff n_t > k."""
+        def fired(sub: GraphBuilder) -> str:
+            new = group_rows(sub, k)
+            return new if k + 1 == groups else sub.op("Concat", new, from_group(sub, k + 1), axis=1,
+                                                      name=f"h_from{k}_new")
+        more = b.op("Greater", count, b.const(f"n{k}", np.array([[k]], dtype=np.float32)), name=f"fires{k}")
+        width = hidden - bounds[k][0]
+        then_g = subgraph(b, f"fires{k}", fired, width)
+        else_g = subgraph(b, f"rests{k}", lambda sub: h_from(sub, bounds[k][0], f"h_kept{k}"), width)
+        return b.op("If", more, then_branch=then_g, else_branch=else_g, name=f"ladder{k}")
 
-    first = 1 if cell.periods[0] == 1 else 0  # a period-1 group fires at every step
-    return level(body, first)
+    if cell.periods[0] != 1:
+        return from_group(body, 0)
+    new = group_rows(body, 0)  # a period-1 group fires at every step
+    return new if groups == 1 else body.op("Concat", new, from_group(body, 1), axis=1, name="h_step")
 
 
 register_cell(Clockwork, CellLowering(hoist=hoist, step=step, needs_step_index=True))

@@ -57,7 +57,8 @@ def step(body: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], states: dic
     gates = without(cell.gates, *CANDIDATE)
     label = "".join(gates)
     R_zr = body.const(f"R_{label}", reorder(p["R"], cell.gates, gates))
-    zr = body.op("Sigmoid", body.op("Gemm", h_prev, R_zr, u_zr, transB=1, name=f"pre_{label}"), name=label)
+    pre_zr = body.op("Gemm", h_prev, R_zr, u_zr, transB=1, name=f"pre_{label}")
+    zr = body.op("Sigmoid", pre_zr, name=f"gates_{label}")
     sizes = body.const("sizes", [cell.hidden] * len(gates), "int64")
     gate = dict(zip(gates, body.op("Split", zr, sizes, axis=1, outputs=len(gates), name=f"{label}_split"),
                     strict=True))

@@ -89,7 +89,7 @@ def activate(body: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], part: 
         c_in = body.op("Add", u_t, body.op("Mul", tiled, P, name=f"peep_{label}"), name=f"u_{label}_peep")
     R = body.const(f"R_{label}", reorder(p["R"], cell.gates, part.gates))
     pre = body.op("Gemm", h_prev, R, c_in, transB=1, name=f"pre_{label}")
-    value = body.op(part.activation, pre, name=label)
+    value = body.op(part.activation, pre, name=f"gates_{label}")
     if len(part.gates) == 1:
         return {part.gates[0]: value}
     sizes = body.const("sizes", [cell.hidden] * len(part.gates), "int64")

@@ -109,7 +109,10 @@ class Clockwork(Cell):
         return tuple(int(v) for v in items)
 
     def describe(self) -> str:
-        return f"Clockwork(hidden={self.hidden!r}, periods={self.periods!r})"
+        given = [f"{k}={v!r}" for k, v in (("periods", self.periods), ("groups", self.groups),
+                                            ("group_sizes", self.group_sizes)) if v is not None]
+        # once validated, the periods say it all (groups and sizes are filled in then)
+        return f"Clockwork(hidden={self.hidden!r}, {given[0] if given else 'periods=None'})"
 
     # -- structure ----------------------------------------------------------
     @property

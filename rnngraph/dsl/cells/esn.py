@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import numpy as np
 
 from rnngraph.dsl.cells.base import Cell
@@ -122,7 +123,9 @@ class ESN(Cell):
         b_out  (L,)
 
     W_out and b_out are drawn at random (so that an untrained model computes something
-    non-trivial to test against) and set by `rnngraph.train.fit_ridge`.
+    non-trivial to test against) and set by `rnngraph.train.fit_ridge`. A model trained to
+    predict its next input should not read ``output``: under teacher forcing y(n-1) = u(n),
+    the same column twice, and ridge may split a large weight between the two.
     """
 
     outputs: int = 1
