@@ -150,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     files = sorted(glob.glob(os.path.join(args.samples, "*.py")))
     if not files:
         raise RnnGraphError(f"no samples found in {args.samples!r}; pass --samples DIR.")
-    header = f"{'sample':<22} {'loops':<10} {'nodes':>6} {'params':>9} {'bytes':>9} {'max err':>10}  verdict"
+    header = f"{'sample':<22} {'loops':<14} {'nodes':>6} {'params':>9} {'bytes':>9} {'max err':>10}  verdict"
     print(f"rnngraph demo: every sample exported (opset {DEFAULT_OPSET}, lowering auto) and verified against the "
           f"NumPy oracle (batch {args.batch}, time {args.time}, ragged lengths)\n")
     print(header)
@@ -166,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             verdict = "verified" if report.ok else "FAILED"
             failures += not report.ok
             size = len(proto.SerializeToString())
-            print(f"{name:<22} {loop_kinds(proto.graph):<10} {len(proto.graph.node):>6} "
+            print(f"{name:<22} {loop_kinds(proto.graph):<14} {len(proto.graph.node):>6} "
                   f"{mf.model.count_params():>9} {size:>9} {report.max_abs:>10.2e}  {verdict}")
         except RnnGraphError as exc:
             failures += 1
