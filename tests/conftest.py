@@ -10,6 +10,7 @@ from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
 
+from rnngraph.cli import op_histogram
 from rnngraph.dsl.model import Model
 from rnngraph.verify import TOLERANCES, compare
 
@@ -45,6 +46,29 @@ def assert_close(got: np.ndarray, ref: np.ndarray, tolerance: str = "reference",
     tol = TOLERANCES[tolerance]
     assert np.shape(got) == np.shape(ref), f"{what}: shape {np.shape(got)} != reference {np.shape(ref)}"
     np.testing.assert_allclose(got, ref, rtol=tol.rtol, atol=tol.atol, err_msg=what)
+
+
+def count_nodes(graph: object) -> int:
+    """Nodes of an ONNX graph, its Scan/Loop/If bodies included."""
+    return sum(op_histogram(graph).values())
+
+
+def assert_size_independent_of_time(model: Model, params: Mapping[str, np.ndarray],
+                                    lowerings: tuple[str, ...] = ("scan", "native"),
+                                    shapes: tuple[tuple[int, int], ...] = ((2, 5), (1, 300), (4, 17))) -> None:
+    """One export per lowering serves every (batch, time) and matches the oracle at each: no unrolling."""
+    for lowering in lowerings:
+        proto = build_model_proto(model, params, 17, lowering)
+        nodes = count_nodes(proto.graph)
+        session = Session(proto)
+        for batch, time in shapes:
+            feeds = model.example_inputs(batch=batch, time=time, seed=time)
+            got, ref = session.run(**feeds), oracle.run(model, params, **feeds)
+            for name in model.outputs:
+                row = compare(name, got[name], ref[name])
+                assert row.ok, f"{name} at batch {batch}, time {time} ({lowering}): max abs err {row.max_abs:.3e}"
+        # the same description exports the same graph whatever the inputs will be
+        assert count_nodes(build_model_proto(model, params, 17, lowering).graph) == nodes
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import rnngraph as rg
 from rnngraph.cli import op_histogram
 from rnngraph.errors import ModelError
 from rnngraph.verify import follow_near_ties, load_model_file, verify
-from tests.conftest import SHAPES, assert_matches
-from tests.test_decoder import CELL_FACTORIES, TGT_VOCAB, count_nodes, feeds_for, seq2seq
+from tests.conftest import SHAPES, assert_matches, count_nodes
+from tests.test_decoder import CELL_FACTORIES, TGT_VOCAB, feeds_for, seq2seq
 
 SCORES = {"additive": rg.Attention("additive", units=5), "dot": rg.Attention("dot"),
           "general": rg.Attention("general")}
@@ -70,12 +70,12 @@ def test_node_count_does_not_depend_on_source_length(score: str) -> None:
     model = attention_model(score, runtime_max_len=True)
     params = model.init(seed=4)
     proto = build_model_proto(model, params)
-    nodes = count_nodes(proto)
+    nodes = count_nodes(proto.graph)
     for time in (5, 300):
         feeds = feeds_for(model, 2, time, tgt_time=3, max_len=5)
         assert_matches(model, params, feeds=feeds)
         assert Session(proto).run(**feeds)["greedy_weights"].shape[2] == time
-    assert count_nodes(build_model_proto(model, params)) == nodes
+    assert count_nodes(build_model_proto(model, params).graph) == nodes
 
 
 def body_graphs(graph: object) -> list[object]:

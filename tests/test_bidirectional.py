@@ -7,14 +7,13 @@ import pathlib
 import numpy as np
 import pytest
 from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.errors import ModelError
 from rnngraph.verify import load_model_file, verify
-from tests.conftest import SHAPES, assert_close, assert_matches
-from tests.test_seq2vec import ALL, count_nodes
+from tests.conftest import SHAPES, assert_close, assert_matches, assert_size_independent_of_time
+from tests.test_seq2vec import ALL
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "bidirectional.py"
 
@@ -143,17 +142,7 @@ def test_agrees_with_pytorch():
 
 def test_graph_size_does_not_depend_on_time():
     model = bidirectional(rg.RNN(6), "ave")
-    params = model.init(0)
-    for lowering in ("scan", "native"):
-        proto = build_model_proto(model, params, 17, lowering)
-        n = count_nodes(proto.graph)
-        session = Session(proto)
-        for batch, time in ((2, 5), (1, 300), (4, 17)):  # one session: batch and time are dynamic
-            feeds = model.example_inputs(batch=batch, time=time, seed=time)
-            got, ref = session.run(**feeds), oracle.run(model, params, **feeds)
-            for name in model.outputs:
-                assert_close(got[name], ref[name], "float32", f"{name} at T={time} ({lowering})")
-        assert count_nodes(build_model_proto(model, params, 17, lowering).graph) == n
+    assert_size_independent_of_time(model, model.init(0))
 
 
 def test_bad_merge_is_refused():

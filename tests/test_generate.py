@@ -12,7 +12,7 @@ from rnngraph.runtime.session import Session
 import rnngraph as rg
 from rnngraph.compiler.recurrent import CELLS
 from rnngraph.verify import compare
-from tests.conftest import SHAPES, assert_close, assert_matches, run_both
+from tests.conftest import SHAPES, assert_close, assert_matches, count_nodes, run_both
 
 FEATURES = 5
 
@@ -136,16 +136,6 @@ def test_output_axis_is_named_after_the_count():
     assert dims == {"y": ["batch", "n", 6], "ids": ["batch", "n"]}
     inputs = {i.name: len(i.type.tensor_type.shape.dim) for i in proto.graph.input}
     assert inputs["n"] == 0  # a scalar
-
-
-def count_nodes(graph) -> int:
-    total = 0
-    for node in graph.node:
-        total += 1
-        for attr in node.attribute:
-            if attr.g.node:
-                total += count_nodes(attr.g)
-    return total
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "clockwork"])

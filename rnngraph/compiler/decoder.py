@@ -23,7 +23,7 @@ from onnx import TensorProto, helper
 from rnngraph.compiler.attention import MASK_PENALTY, AttentionValues, attend, prepare_attention
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
-from rnngraph.compiler.layers import ACTIVATIONS, apply_mask
+from rnngraph.compiler.layers import apply_mask, dense
 from rnngraph.compiler.recurrent import SequenceInput, cell_lowering, run_cell, step_index, step_once
 from rnngraph.dsl.decoder import Decoder, GreedyDecode, TeacherForced
 from rnngraph.dsl.model import Source
@@ -31,14 +31,9 @@ from rnngraph.dsl.tensor import TensorSpec
 
 
 def affine(g: GraphBuilder, x: str, W: np.ndarray, b: np.ndarray, activation: str, name: str) -> str:
-    """``act(x·Wᵀ + b)`` on the last axis (usable inside a loop body, unlike `layers.dense`)."""
+    """`layers.dense` under its own name scope."""
     with g.scope(name):
-        y = g.op("Add", g.op("MatMul", x, g.const("W_T", np.ascontiguousarray(W.T))), g.const("b", b), name="affine")
-        if activation == "softmax":
-            return g.op("Softmax", y, axis=-1, name="softmax")
-        if activation in ACTIVATIONS:
-            return g.op(ACTIVATIONS[activation], y, name=activation)
-        return y
+        return dense(g, x, W, b, activation)
 
 
 def reduce(g: GraphBuilder, op: str, x: str, axis: int, name: str) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
-from rnngraph.compiler.layers import ACTIVATIONS, dense
+from rnngraph.compiler.layers import dense, dense_step
 from rnngraph.compiler.recurrent import CellLowering, SequenceInput, cell_lowering, step_once
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.generate import Generate, split_params
@@ -137,19 +137,6 @@ def plan_inputs(ctx: LoweringContext, layer: Generate, impl: CellLowering, p: Ma
     return plan
 
 
-def readout_step(g: GraphBuilder, h: str, W: np.ndarray, b: np.ndarray, activation: str) -> str:
-    """``act(h·Wᵀ + b)`` for one step ``(batch, hidden)``: a Gemm, which onnxruntime fuses with the activation."""
-    return _activation(g, g.op("Gemm", h, g.const("W", W), g.const("b", b), transB=1, name="readout"), activation)
-
-
-def _activation(g: GraphBuilder, y: str, activation: str) -> str:
-    if activation == "softmax":
-        return g.op("Softmax", y, axis=-1, name="softmax")
-    if activation in ACTIVATIONS:
-        return g.op(ACTIVATIONS[activation], y, name=activation)
-    return y
-
-
 @lowers(Generate)
 def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Mapping[str, Source]) -> tuple[str, ...]:
     g = ctx.g
@@ -190,7 +177,7 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
         else:
             assert x is not None
             new_states, h = step_once(body, cell, p, dict(states), x, step_index)
-        y_t = readout_step(body, h, p_out["W"], p_out["b"], layer.readout.activation) if in_body_readout else h
+        y_t = dense_step(body, h, p_out["W"], p_out["b"], layer.readout.activation) if in_body_readout else h
         outputs = [(body.op("Identity", cond, name="cond_out"), "bool", [])]
         outputs += [(new_states[name], "float32", [None, size]) for name, size in sizes.items()]
         if fb:
@@ -203,7 +190,7 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
     ys = batch_first(g, outs[-1], count, v, layer.output_size if in_body_readout else cell.output_size)
     y = ys
     if layer.readout is not None and not in_body_readout:  # hoisted: one MatMul over all steps
-        y = dense(ctx, ys, p_out["W"], p_out["b"], layer.readout.activation)
+        y = dense(g, ys, p_out["W"], p_out["b"], layer.readout.activation)
     if not layer.tokens:
         return (y,)
     return y, g.op("ArgMax", y, axis=-1, keepdims=0, name="tokens")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
 from rnngraph.compiler.recurrent import SequenceInput
 from rnngraph.dsl.layers import Dense, InputLayer
@@ -34,10 +35,8 @@ def apply_mask(ctx: LoweringContext, value: str, spec: TensorSpec, like: str) ->
     return ctx.g.op("Mul", value, mask, name="masked")
 
 
-def dense(ctx: LoweringContext, x: str, W: np.ndarray, b: np.ndarray, activation: str) -> str:
-    """``act(x·Wᵀ + b)`` on the last axis; W is ``(out, in)``."""
-    g = ctx.g
-    y = g.op("Add", g.op("MatMul", x, g.const("W_T", np.ascontiguousarray(W.T))), g.const("b", b), name="affine")
+def activate(g: GraphBuilder, y: str, activation: str) -> str:
+    """One of the Dense activations on the last axis (softmax over features)."""
     if activation == "softmax":
         return g.op("Softmax", y, axis=-1, name="softmax")
     if activation in ACTIVATIONS:
@@ -45,11 +44,22 @@ def dense(ctx: LoweringContext, x: str, W: np.ndarray, b: np.ndarray, activation
     return y
 
 
+def dense(g: GraphBuilder, x: str, W: np.ndarray, b: np.ndarray, activation: str) -> str:
+    """``act(x·Wᵀ + b)`` on the last axis of any rank, W ``(out, in)``; usable inside loop bodies too."""
+    y = g.op("Add", g.op("MatMul", x, g.const("W_T", np.ascontiguousarray(W.T))), g.const("b", b), name="affine")
+    return activate(g, y, activation)
+
+
+def dense_step(g: GraphBuilder, h: str, W: np.ndarray, b: np.ndarray, activation: str) -> str:
+    """``act(h·Wᵀ + b)`` for one step ``(batch, in)``: a Gemm, which onnxruntime fuses with the activation."""
+    return activate(g, g.op("Gemm", h, g.const("W", W), g.const("b", b), transB=1, name="readout"), activation)
+
+
 @lowers(Dense)
 def lower_dense(ctx: LoweringContext, node: str, layer: Dense, sources: Mapping[str, Source]) -> tuple[str, ...]:
     p = ctx.node_params(node)
     x = ctx.value(sources["x"])
-    y = dense(ctx, x, p["W"], p["b"], layer.activation)
+    y = dense(ctx.g, x, p["W"], p["b"], layer.activation)
     return (apply_mask(ctx, y, sources["x"].spec, x),)
 
 # Recurrent (with Bidirectional and Stack) is lowered in rnngraph/compiler/wrappers.py.
