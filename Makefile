@@ -22,8 +22,9 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check rnngraph exporters runtime tests samples benchmarks
+	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler exporters runtime
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lowering.py

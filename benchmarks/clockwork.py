@@ -28,11 +28,11 @@ import statistics
 import time
 
 import numpy as np
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.compiler.cells.clockwork import choose_form, estimated_costs, forced_form
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime.session import Session
 
 PERIODS = (1, 2, 4, 8)
 FEATURES = 16

@@ -23,12 +23,12 @@ import time
 
 import numpy as np
 import onnxruntime as ort
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.cli import op_histogram
 from rnngraph.compiler.recurrent import choose_path
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime.session import Session
 
 CELLS = {
     "rnn": lambda h: rg.RNN(h),

@@ -45,7 +45,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from rnngraph import runtime
+    import rnngraph.runtime as runtime
     from rnngraph.dsl import (
         RNN,
         SRN,

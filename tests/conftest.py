@@ -6,12 +6,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 from rnngraph.cli import op_histogram
 from rnngraph.dsl.model import Model
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from rnngraph.verify import TOLERANCES, compare
 
 #: the sizes every differential test runs over: odd sizes, T=1, B=1, ragged

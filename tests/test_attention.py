@@ -7,13 +7,13 @@ import runpy
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.cli import op_histogram
 from rnngraph.errors import ModelError
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from rnngraph.verify import follow_near_ties, load_model_file, verify
 from tests.conftest import SHAPES, assert_matches, count_nodes
 from tests.test_decoder import CELL_FACTORIES, TGT_VOCAB, feeds_for, seq2seq

@@ -6,11 +6,11 @@ import pathlib
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.errors import ModelError
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime.session import Session
 from rnngraph.verify import load_model_file, verify
 from tests.conftest import SHAPES, assert_close, assert_matches, assert_size_independent_of_time
 from tests.test_seq2vec import ALL

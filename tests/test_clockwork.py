@@ -7,11 +7,11 @@ import pathlib
 
 import numpy as np
 import pytest
-from rnngraph.runtime import oracle
 
 import rnngraph as rg
 from rnngraph.compiler.cells.clockwork import forced_form
 from rnngraph.errors import ModelError
+from rnngraph.runtime import oracle
 from rnngraph.verify import load_model_file, verify
 from tests.conftest import SHAPES, assert_close, assert_matches, run_both
 

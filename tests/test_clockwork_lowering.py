@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.cli import op_histogram
@@ -22,6 +19,9 @@ from rnngraph.compiler.cells.clockwork import (
 from rnngraph.compiler.recurrent import SequenceInput
 from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
 from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from rnngraph.verify import compare
 from tests.conftest import assert_matches
 

@@ -13,14 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.cli import op_histogram
 from rnngraph.compiler.recurrent import CELLS
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.errors import ModelError
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime.session import Session
 from rnngraph.verify import TOLERANCES, compare, load_model_file, verify
 from tests.conftest import SHAPES, assert_matches, count_nodes, run_both
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from rnngraph.runtime.oracle import STEPS
 
 import rnngraph as rg
 from rnngraph.compiler.recurrent import CELLS, cell_lowering
 from rnngraph.dsl import cells as dsl_cells
+from rnngraph.runtime.oracle import STEPS
 from tests.conftest import SHAPES, assert_close, assert_matches
 from tests.test_seq2vec import ALL
 

@@ -6,14 +6,14 @@ import time
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.cli import op_histogram
 from rnngraph.dsl.cells.esn import reservoir, spectral_radius
 from rnngraph.dsl.params import generator
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from rnngraph.verify import compare
 from tests.conftest import SHAPES, assert_matches
 

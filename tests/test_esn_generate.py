@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.cli import op_histogram
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from rnngraph.verify import compare
 from tests.conftest import SHAPES, assert_matches
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rnngraph.runtime import oracle
-from rnngraph.runtime.oracle.esn import esn_step
 
 import rnngraph as rg
 from rnngraph.dsl.params import effective
+from rnngraph.runtime import oracle
+from rnngraph.runtime.oracle.esn import esn_step
 from rnngraph.train import RidgeAccumulator, RidgeTrainer, fit_ridge, harvest
 
 

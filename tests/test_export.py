@@ -6,11 +6,11 @@ import os
 import numpy as np
 import onnx
 import pytest
-from rnngraph.exporters.onnx import MIN_OPSET, max_opset
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx import MIN_OPSET, max_opset
+from rnngraph.runtime.session import Session
 from tests.conftest import assert_matches
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+import rnngraph as rg
+from rnngraph.compiler.recurrent import CELLS
 from rnngraph.exporters.onnx import build_model_proto, max_opset
 from rnngraph.runtime import oracle
 from rnngraph.runtime.oracle.core import STEPS
 from rnngraph.runtime.session import Session
-
-import rnngraph as rg
-from rnngraph.compiler.recurrent import CELLS
 from rnngraph.verify import compare
 from tests.conftest import SHAPES, assert_close, assert_matches, count_nodes, run_both
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import rnngraph as rg
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
-
-import rnngraph as rg
 from rnngraph.verify import follow_near_ties, load_model_file, verify
 from tests.conftest import assert_close
 

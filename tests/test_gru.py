@@ -5,13 +5,13 @@ import json
 import numpy as np
 import onnx
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.cli import op_histogram
 from rnngraph.errors import ModelError, ParameterError
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from tests.conftest import SHAPES, assert_close, assert_matches
 
 HIDDEN, FEATURES = 7, 4

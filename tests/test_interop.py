@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from rnngraph.runtime import oracle
 
 import rnngraph as rg
 from rnngraph.dsl.cells.base import Cell
@@ -26,6 +25,7 @@ from rnngraph.dsl.gates import (
 )
 from rnngraph.errors import ModelError, ParameterError
 from rnngraph.interop import from_keras, from_pytorch, set_node_params, to_keras, to_pytorch
+from rnngraph.runtime import oracle
 from tests.conftest import assert_close
 
 FEATURES, HIDDEN = 4, 5

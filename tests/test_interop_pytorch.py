@@ -8,12 +8,12 @@ the backward half of a bidirectional torch layer is checked against
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
+from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.interop import from_pytorch, set_node_params, to_pytorch
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from tests.conftest import assert_close
 
 torch = pytest.importorskip("torch")

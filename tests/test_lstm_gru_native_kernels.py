@@ -8,10 +8,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from rnngraph.runtime.oracle.layers import run_row
 
 import rnngraph as rg
 from rnngraph.dsl.gates import ONNX_LSTM, ONNX_LSTM_PEEPHOLES, join_gates, split_gates
+from rnngraph.runtime.oracle.layers import run_row
 from tests.conftest import assert_close
 
 BATCH, TIME, FEATURES, HIDDEN = 4, 6, 5, 7

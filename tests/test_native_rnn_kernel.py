@@ -4,9 +4,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
-from rnngraph.runtime import oracle
 
 import rnngraph as rg
+from rnngraph.runtime import oracle
 from tests.conftest import assert_close
 
 

@@ -7,9 +7,9 @@ lengths and directions from outside.
 
 import numpy as np
 import pytest
-from rnngraph.runtime import oracle
 
 import rnngraph as rg
+from rnngraph.runtime import oracle
 from tests.conftest import assert_close
 from tests.onnx_cases import cases
 

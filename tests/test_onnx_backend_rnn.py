@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from rnngraph.runtime import oracle
 
 import rnngraph as rg
+from rnngraph.runtime import oracle
 from tests.conftest import assert_close
 from tests.onnx_cases import cases
 

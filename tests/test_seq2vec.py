@@ -6,12 +6,12 @@ import pathlib
 
 import numpy as np
 import pytest
-from rnngraph.exporters.onnx import build_model_proto, max_opset
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.errors import ModelError
+from rnngraph.exporters.onnx import build_model_proto, max_opset
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 from rnngraph.verify import load_model_file, verify
 from tests.conftest import SHAPES, assert_close, assert_matches, assert_size_independent_of_time, run_both
 

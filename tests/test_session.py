@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from rnngraph.runtime import oracle
-from rnngraph.runtime.session import Session
 
 import rnngraph as rg
 from rnngraph.errors import InputError, RnnGraphError
+from rnngraph.runtime import oracle
+from rnngraph.runtime.session import Session
 
 
 @pytest.fixture(scope="module")

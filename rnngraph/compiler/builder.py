@@ -80,7 +80,8 @@ class GraphBuilder:
         self.nodes.append(helper.make_node(op_type, list(inputs), out_names, name=node_name, **attrs))
         return out_names[0] if len(out_names) == 1 else tuple(out_names)
 
-    def const(self, base: str, value: np.ndarray | float | int | Sequence[int], dtype: str = "float32") -> str:
+    def const(self, base: str, value: np.ndarray | np.generic | float | int | Sequence[int],
+              dtype: str = "float32") -> str:
         """An initializer holding `value` cast to `dtype`; identical small constants are shared."""
         array = np.asarray(value, dtype=np.dtype(dtype))
         key = (dtype, array.tobytes(), array.shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,8 @@ class LoweringContext:
         return self.cached(("mask", lengths), build)
 
 
-Lowering = Callable[[LoweringContext, str, Layer, Mapping[str, Source]], tuple[str, ...]]
+#: fn(ctx, node, layer, sources) -> output values; `layer` is the registered Layer subclass
+Lowering = Callable[[LoweringContext, str, Any, Mapping[str, Source]], tuple[str, ...]]
 REGISTRY: dict[type, Lowering] = {}
 
 

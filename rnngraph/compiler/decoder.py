@@ -194,7 +194,8 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
         token_prev = body.add_input(body.fresh("token_prev"), "int64", [None])
         done_prev = body.add_input(body.fresh("done_prev"), "bool", [None])
         emb = body.op("Gather", body.const("E", p["E"]), token_prev, axis=0, name="embed")
-        a, alpha = attend(body, dec.attention, p, av, states[next(iter(sizes))]) if av is not None else (None, None)
+        a, alpha = (attend(body, dec.attention, p, av, states[next(iter(sizes))])
+                    if av is not None and dec.attention is not None else (None, None))
         index_t = None
         if cell_lowering(dec.cell).needs_step_index:  # (batch, 1): the iteration number on every row
             zeros = body.op("Mul", body.op("ReduceSum", emb, body.const("axes", [1], "int64"), keepdims=1),

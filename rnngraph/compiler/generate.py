@@ -87,15 +87,23 @@ class InputPlan:
         if self.kind == "select":
             if self.mode == "every":
                 return list(self.u_every), None
+            assert is_first is not None
             return [body.op("Where", is_first, u1, u0, name=f"u{k}_t")
                     for k, (u1, u0) in enumerate(zip(self.u_every, self.u_zero, strict=True))], None
         if self.kind == "split":
             assert feedback is not None
             u_f = hoist_on(body, self.impl, self.cell, self.p_feedback, feedback)
-            d = self.u_every if self.mode == "every" else [
-                body.op("Mul", dk, first_f, name=f"d{k}_t") for k, dk in enumerate(self.u_every)]
+            if self.mode == "every":
+                d = list(self.u_every)
+            else:
+                assert first_f is not None
+                d = [body.op("Mul", dk, first_f, name=f"d{k}_t") for k, dk in enumerate(self.u_every)]
             return [body.op("Add", uf, dk, name=f"u{k}_t") for k, (uf, dk) in enumerate(zip(u_f, d, strict=True))], None
-        a = self.v if self.mode == "every" else body.op("Where", is_first, self.v, self.zero_input, name="a_t")
+        if self.mode == "every":
+            a = self.v
+        else:
+            assert is_first is not None
+            a = body.op("Where", is_first, self.v, self.zero_input, name="a_t")
         x = a if feedback is None else body.op("Concat", a, feedback, axis=-1, name="x_t")
         return None, x
 
@@ -177,8 +185,12 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
         else:
             assert x is not None
             new_states, h = step_once(body, cell, p, dict(states), x, step_index)
-        y_t = dense_step(body, h, p_out["W"], p_out["b"], layer.readout.activation) if in_body_readout else h
-        outputs = [(body.op("Identity", cond, name="cond_out"), "bool", [])]
+        if in_body_readout:
+            assert layer.readout is not None
+            y_t = dense_step(body, h, p_out["W"], p_out["b"], layer.readout.activation)
+        else:
+            y_t = h
+        outputs: list[tuple[str, str, list[int | None]]] = [(body.op("Identity", cond, name="cond_out"), "bool", [])]
         outputs += [(new_states[name], "float32", [None, size]) for name, size in sizes.items()]
         if fb:
             outputs.append((next_feedback(body, layer, params, y_t), "float32", [None, fb]))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -51,9 +52,10 @@ class SequenceInput:
     step_index: str | None = None
 
 
-Hoist = Callable[[GraphBuilder, Cell, Mapping[str, np.ndarray], SequenceInput], list[str]]
-Step = Callable[[GraphBuilder, Cell, Mapping[str, np.ndarray], dict[str, str], list[str]], tuple[dict[str, str], str]]
-Native = Callable[[LoweringContext, Cell, Mapping[str, np.ndarray], SequenceInput, dict[str, str] | None],
+# the `cell` argument is the registered Cell subclass, hence Any
+Hoist = Callable[[GraphBuilder, Any, Mapping[str, np.ndarray], SequenceInput], list[str]]
+Step = Callable[[GraphBuilder, Any, Mapping[str, np.ndarray], dict[str, str], list[str]], tuple[dict[str, str], str]]
+Native = Callable[[LoweringContext, Any, Mapping[str, np.ndarray], SequenceInput, dict[str, str] | None],
                   tuple[str, dict[str, str]]]
 
 
@@ -63,7 +65,7 @@ class CellLowering:
     step: Step
     native: Native | None = None
     #: whether the native op computes exactly this cell (e.g. not for every option)
-    native_exact: Callable[[Cell], bool] = lambda cell: True
+    native_exact: Callable[[Any], bool] = lambda cell: True
     #: what `auto` picks when both paths apply, from measurements (see benchmarks/)
     prefer_native: bool = False
     #: whether `hoist` reads `seq.step_index` (Clockwork's clock)

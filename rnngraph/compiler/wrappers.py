@@ -14,6 +14,7 @@ does not depend on the sequence length:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -186,7 +187,7 @@ def lower_stack(ctx: LoweringContext, node: str, layer: Stack, sources: Mapping[
                 # a residual Bidirectional top layer cannot return `last` (the DSL refuses it)
                 y = g.op("Add", ran.y, h, name="residual")
                 reverse = isinstance(item, Recurrent) and item.reverse
-                ran = Ran(y, lambda y=y, reverse=reverse: last_step(ctx, y, spec, reverse), ran.finals)
+                ran = Ran(y, functools.partial(last_step, ctx, y, spec, reverse), ran.finals)
         finals += ran.finals
         h = ran.y
     assert ran is not None

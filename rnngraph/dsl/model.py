@@ -11,7 +11,7 @@ names and therefore the same parameter and ONNX names.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -81,7 +81,7 @@ class Model:
 
     # -- construction -------------------------------------------------------
     @staticmethod
-    def _walk(outputs: Iterator[Tensor] | Sequence[Tensor]) -> list[Node]:
+    def _walk(outputs: Iterable[Tensor]) -> list[Node]:
         """Nodes in dependency order (inputs of a node come before it)."""
         seen: set[int] = set()
         order: list[Node] = []

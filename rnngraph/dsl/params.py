@@ -107,7 +107,7 @@ def save_params(params: Mapping[str, np.ndarray], path: str | os.PathLike[str]) 
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in params.items()})
+            np.savez(f, **{k: np.asarray(v) for k, v in params.items()})  # type: ignore[arg-type]
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

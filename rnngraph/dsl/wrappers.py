@@ -55,6 +55,7 @@ class Bidirectional(Layer):
                           self.cell)
         one_of(self.describe(), "merge", self.merge, MERGES)
         fw, bw = cells
+        assert isinstance(fw, Cell) and isinstance(bw, Cell)
         if self.merge != "concat" and fw.output_size != bw.output_size:
             raise invalid(self.describe(), "merge",
                           "'concat' when the forward and backward outputs differ in size "

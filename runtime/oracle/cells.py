@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from rnngraph.runtime.oracle.core import steps
 
 from rnngraph.dsl.cells.rnn import RNN
+from rnngraph.runtime.oracle.core import steps
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:

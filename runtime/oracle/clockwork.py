@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from rnngraph.runtime.oracle.cells import activation
-from rnngraph.runtime.oracle.core import steps
 
 from rnngraph.dsl.cells.clockwork import Clockwork
+from rnngraph.runtime.oracle.cells import activation
+from rnngraph.runtime.oracle.core import steps
 
 
 @steps(Clockwork)

@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from rnngraph.runtime.oracle.core import Env, evaluates, step_for
-from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
-from rnngraph.runtime.oracle.layers import dense_activation, softmax, zero_padding
 
 from rnngraph.dsl.decoder import Decoder, GreedyDecode, TeacherForced
 from rnngraph.dsl.embedding import Embedding
 from rnngraph.dsl.model import Source
+from rnngraph.runtime.oracle.core import Env, evaluates, step_for
+from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
+from rnngraph.runtime.oracle.layers import dense_activation, softmax, zero_padding
 
 
 @evaluates(Embedding)

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from rnngraph.runtime.oracle.core import Env, evaluates, step_for, steps
-from rnngraph.runtime.oracle.layers import run_cell
 
 from rnngraph.dsl.cells.esn import ESN
 from rnngraph.dsl.esn_generate import Generative
 from rnngraph.dsl.model import Source
 from rnngraph.errors import InputError
+from rnngraph.runtime.oracle.core import Env, evaluates, step_for, steps
+from rnngraph.runtime.oracle.layers import run_cell
 
 
 @steps(ESN)

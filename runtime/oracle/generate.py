@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from rnngraph.runtime.oracle.core import Env, evaluates, step_for
-from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
-from rnngraph.runtime.oracle.layers import dense_activation
 
 from rnngraph.dsl.generate import Generate, split_params
 from rnngraph.dsl.model import Source
 from rnngraph.errors import InputError
+from rnngraph.runtime.oracle.core import Env, evaluates, step_for
+from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
+from rnngraph.runtime.oracle.layers import dense_activation
 
 
 @evaluates(Generate)

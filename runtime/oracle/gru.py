@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from rnngraph.runtime.oracle.cells import sigmoid
-from rnngraph.runtime.oracle.core import steps
 
 from rnngraph.dsl.cells.gru import GRU
 from rnngraph.dsl.gates import split_gates
+from rnngraph.runtime.oracle.cells import sigmoid
+from rnngraph.runtime.oracle.core import steps
 
 
 @steps(GRU)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from rnngraph.runtime.oracle.cells import activation, sigmoid
-from rnngraph.runtime.oracle.core import Env, evaluates, is_sequence, step_for
 
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.layers import Dense, InputLayer
 from rnngraph.dsl.model import Source
+from rnngraph.runtime.oracle.cells import activation, sigmoid
+from rnngraph.runtime.oracle.core import Env, evaluates, is_sequence, step_for
 
 
 @evaluates(InputLayer)

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from rnngraph.runtime.oracle.core import Env, evaluates
-from rnngraph.runtime.oracle.layers import run_row
 
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.layers import Recurrent
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.wrappers import Bidirectional, Stack
+from rnngraph.runtime.oracle.core import Env, evaluates
+from rnngraph.runtime.oracle.layers import run_row
 
 
 @dataclass
