@@ -78,8 +78,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     feeds = dict(parse_feed(t) for t in args.input or [])
     outputs = session.run(**feeds)
     if args.output:
-        np.savez(args.output, **outputs)
-        print(f"wrote {args.output}: {', '.join(f'{k} {v.shape}' for k, v in outputs.items())}")
+        path = args.output if args.output.endswith(".npz") else args.output + ".npz"  # what np.savez writes
+        try:
+            np.savez(path, **outputs)
+        except OSError as exc:
+            raise RnnGraphError(f"cannot write {path!r}: {exc.strerror or exc}.") from exc
+        print(f"wrote {path}: {', '.join(f'{k} {v.shape}' for k, v in outputs.items())}")
     else:
         with np.printoptions(precision=5, suppress=True, threshold=200):
             for name, value in outputs.items():
@@ -98,7 +102,8 @@ def describe_onnx(proto: object, size: int | None) -> str:
             dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
             dtype = onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type)
             lines.append(f"  {kind:<6} {v.name:<14} {dtype} {dims}")
-    lines.append(f"  top-level nodes {len(proto.graph.node)}, parameters {n_params}"
+    # every initializer value, small constants (axes, sizes) included: more than the model's parameter count
+    lines.append(f"  top-level nodes {len(proto.graph.node)}, initializer values {n_params}"
                  + (f", file size {size} bytes" if size is not None else ""))
     hist = op_histogram(proto.graph)
     lines.append("  ops: " + ", ".join(f"{k}×{v}" for k, v in sorted(hist.items())))
@@ -124,7 +129,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.model.endswith(".onnx"):
         if not os.path.isfile(args.model):
             raise RnnGraphError(f"no ONNX file at {args.model!r}.")
-        print(describe_onnx(onnx.load(args.model), os.path.getsize(args.model)))
+        try:
+            proto = onnx.load(args.model)
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
+            raise RnnGraphError(f"{args.model!r} is not a readable ONNX file: {exc}") from exc
+        print(describe_onnx(proto, os.path.getsize(args.model)))
         return 0
     from rnngraph.exporters.onnx import build_model_proto
     from rnngraph.verify import load_model_file

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from rnngraph.dsl.cells.esn import ESN, READS
-from rnngraph.dsl.layers import InputLayer
+from rnngraph.dsl.esn_generate import Generative
+from rnngraph.dsl.layers import InputLayer, Recurrent
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
 from rnngraph.errors import InputError, ModelError, ParameterError
@@ -51,7 +52,7 @@ class RidgeAccumulator:
         self.count += Z.shape[0]
 
     def solve(self, ridge: float) -> np.ndarray:
-        if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0:
+        if isinstance(ridge, bool) or not isinstance(ridge, (int, float, np.integer, np.floating)) or not ridge >= 0:
             raise InputError(f"invalid value for `ridge`: expected a number >= 0 (the β of Z Zᵀ + β I), "
                              f"received {ridge!r}.")
         if self.count == 0:
@@ -100,7 +101,7 @@ class RidgeTrainer:
 
     def __init__(self, model: Model, params: Mapping[str, np.ndarray], *, node: str | None = None,
                  washout: int = 0) -> None:
-        if isinstance(washout, bool) or not isinstance(washout, int) or washout < 0:
+        if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)) or washout < 0:
             raise InputError(f"invalid value for `washout`: expected an integer >= 0 (steps discarded at the start "
                              f"of every sequence), received {washout!r}.")
         self.model = model
@@ -113,7 +114,7 @@ class RidgeTrainer:
         self.input_size = source.spec.features
         specs = {k: s for k, s in model.param_specs().items() if k.startswith(self.node + "/")}
         self.p = {k[len(self.node) + 1:]: v for k, v in effective(specs, params).items()}
-        self.washout = washout
+        self.washout = int(washout)
         self.reads = self.cell.read_sizes(self.input_size)
         self.accumulator = RidgeAccumulator(sum(self.reads.values()) + 1, self.cell.outputs)
         self.end_sequence()
@@ -178,14 +179,31 @@ def harvest(cell: ESN, p: Mapping[str, np.ndarray], u: np.ndarray, teacher: np.n
 
 
 def find_esn_node(model: Model, node: str | None) -> str:
-    """The ESN node to train: `node`, or the model's only one; its input must be a model input."""
-    esn_nodes = [name for name, n in model.nodes() if isinstance(getattr(n.layer, "cell", None), ESN)]
-    if node is None:
-        if len(esn_nodes) != 1:
-            raise ModelError(f"model {model.name!r} has {len(esn_nodes)} ESN nodes {esn_nodes}; "
-                             "name the one to train with `node=`.")
+    """The ESN node to train: `node`, or the model's only one; its input must be a model input.
+
+    Only ``Recurrent(ESN(...))`` and ``Generative(ESN(...))`` nodes run the ESN over their
+    input as the harvest does; an ESN inside another layer (``Bidirectional``, ``Generate``,
+    ``Decoder``) is refused by name rather than trained on states it never computes.
+    """
+    esn_nodes: list[str] = []
+    elsewhere: list[str] = []
+    for name, n in model.nodes():
+        cell = getattr(n.layer, "cell", None)
+        if not any(isinstance(c, ESN) for c in (cell if isinstance(cell, tuple) else (cell,))):
+            continue
+        (esn_nodes if isinstance(n.layer, (Recurrent, Generative)) else elsewhere).append(name)
+    if node is None and len(esn_nodes) == 1:
         node = esn_nodes[0]
-    elif node not in esn_nodes:
+    if node in elsewhere or (node is None and not esn_nodes and elsewhere):
+        name = node if node is not None else elsewhere[0]
+        layer_type = type(model.graph.nodes[name]["node"].layer).__name__
+        raise ModelError(f"model {model.name!r}: node {name!r} runs its ESN inside {layer_type}; ridge training "
+                         "trains a Recurrent(ESN(...)) or Generative(ESN(...)) node, whose reservoir runs forward "
+                         "over a model input.")
+    if node is None:
+        raise ModelError(f"model {model.name!r} has {len(esn_nodes)} ESN nodes {esn_nodes}; "
+                         "name the one to train with `node=`.")
+    if node not in esn_nodes:
         raise ModelError(f"model {model.name!r}: node {node!r} is not an ESN node; its ESN nodes are {esn_nodes}.")
     layer = model.graph.nodes[node]["node"].layer
     if getattr(layer, "reverse", False) or "initial_state" in model.sources(node):
@@ -218,8 +236,10 @@ def fit_ridge(model: Model, params: Mapping[str, np.ndarray], inputs: Any, targe
         u = _as_batch("inputs", inputs, trainer.input_size)
         d = _as_batch("targets", targets, trainer.cell.outputs)
         lens = np.asarray(lengths)
-        if lens.shape != (u.shape[0],) or lens.min() < 1 or lens.max() > u.shape[1]:
-            raise InputError(f"`lengths` must hold one length in 1..{u.shape[1]} per row, received {lens.tolist()}.")
+        if (lens.shape != (u.shape[0],) or not np.issubdtype(lens.dtype, np.integer) or lens.size == 0
+                or lens.min() < 1 or lens.max() > u.shape[1]):
+            raise InputError(f"`lengths` must hold one integer length in 1..{u.shape[1]} per row, "
+                             f"received {lens.tolist()}.")
         pairs = [(u[b, : lens[b]], d[b, : lens[b]]) for b in range(u.shape[0])]
     else:
         pairs = [(inputs, targets)]

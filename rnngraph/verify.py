@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import runpy
-import tempfile
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.dsl.model import Model
-from rnngraph.errors import ModelError
+from rnngraph.errors import ModelError, RnnGraphError
 
 
 @dataclass(frozen=True)
@@ -199,13 +199,22 @@ def load_model_file(path: str | os.PathLike[str], seed: int = 0) -> ModelFile:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelError(f"no model file at {path!r}.")
-    namespace = runpy.run_path(path, run_name="__rnngraph_model__")
+    try:
+        namespace = runpy.run_path(path, run_name="__rnngraph_model__")
+    except RnnGraphError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's file: say where it failed, in one line
+        raise ModelError(f"{path}: running the model file failed{_where(exc, path)}: "
+                         f"{type(exc).__name__}: {exc}") from exc
     model = namespace.get("model")
     if not isinstance(model, Model):
         raise ModelError(f"{path}: defines no `model` (a rnngraph.Model); found {type(model).__name__}.")
     params = namespace.get("params")
     if params is None:
         params = model.init(seed)
+    if not isinstance(params, Mapping):
+        raise ModelError(f"{path}: `params` must be a dict of parameter name -> array (as model.init(seed) "
+                         f"returns), received {type(params).__name__}.")
     model.check_params(params)
     tolerance = namespace.get("tolerance", "float32")
     if tolerance not in TOLERANCES:
@@ -213,7 +222,10 @@ def load_model_file(path: str | os.PathLike[str], seed: int = 0) -> ModelFile:
     return ModelFile(path, model, dict(params), tolerance, namespace.get("feeds"))
 
 
-def temp_onnx_path() -> str:
-    fd, path = tempfile.mkstemp(suffix=".onnx")
-    os.close(fd)
-    return path
+def _where(exc: BaseException, path: str) -> str:
+    """`` at line N`` of the model file where `exc` was raised, if it was raised there."""
+    line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename) == os.path.abspath(path):
+            line = frame.lineno
+    return f" at line {line}" if line else ""

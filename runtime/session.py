@@ -50,6 +50,15 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def as_array(name: str, value: Any) -> np.ndarray:
+    """`value` as an ndarray; nested lists of unequal lengths are refused in words."""
+    try:
+        return np.asarray(value)
+    except ValueError as exc:
+        raise InputError(f"input {name!r}: expected a rectangular array, received {type(value).__name__} "
+                         f"that numpy cannot make one of ({exc}).") from exc
+
+
 class Session:
     """A checked onnxruntime session over an exported rnngraph model.
 
@@ -78,6 +87,13 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
             raise RnnGraphError(f"onnxruntime could not load the model: {exc}") from exc
         self.provider: str = self._session.get_providers()[0]
+        if device == "cuda" and self.provider != "CUDAExecutionProvider":
+            # onnxruntime falls back to the CPU with only a log line when CUDA fails to start
+            raise RnnGraphError(
+                "device='cuda' was asked for, but onnxruntime could not start its CUDA provider (it would run "
+                f"on {self.provider}); check the CUDA and cuDNN versions that onnxruntime-gpu needs, "
+                "or use device='cpu' or 'auto'."
+            )
         meta = self._session.get_modelmeta().custom_metadata_map
         self.lengths: dict[str, list[str]] = json.loads(meta.get("rnngraph.lengths", "{}"))
         self.vocab: dict[str, int] = json.loads(meta.get("rnngraph.vocab", "{}"))
@@ -90,8 +106,14 @@ class Session:
         return list(self.outputs)
 
     def run(self, outputs: Sequence[str] | None = None, /, **feeds: Any) -> dict[str, np.ndarray]:
-        """Run the model on named inputs; returns the requested (default: all) outputs by name."""
-        names = list(outputs) if outputs is not None else self.output_names
+        """Run the model on named inputs; returns the requested (default: all) outputs by name.
+
+        `outputs` is one output name or a list of them.
+        """
+        if outputs is None:
+            names = self.output_names
+        else:  # one name or a sequence of names (a bare string is one name, not its letters)
+            names = [outputs] if isinstance(outputs, str) else list(outputs)
         unknown = [n for n in names if n not in self.outputs]
         if unknown:
             raise InputError(f"unknown outputs {unknown}; this model has {self.output_names}.")
@@ -140,7 +162,7 @@ class Session:
     def _check_one(self, name: str, value: Any, sizes: dict[str, int]) -> np.ndarray:
         info = self.inputs[name]
         dtype = ORT_DTYPES[info.type]
-        array = np.asarray(value)
+        array = as_array(name, value)
         if np.issubdtype(dtype, np.floating) and not (np.issubdtype(array.dtype, np.floating)
                                                        or np.issubdtype(array.dtype, np.integer)):
             raise InputError(f"input {name!r}: expected numbers (cast to {np.dtype(dtype).name}), "
@@ -174,7 +196,7 @@ class Session:
         batch = sizes.get("batch", 0)
         if value is None:
             return np.full(batch, time, dtype=np.int64)
-        array = np.asarray(value)
+        array = as_array(name, value)
         if not np.issubdtype(array.dtype, np.integer) or array.shape != (batch,):
             raise InputError(f"input {name!r}: expected int64 lengths of shape ({batch},) (one per row), "
                              f"received dtype {array.dtype} shape {array.shape}.")

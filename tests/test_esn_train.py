@@ -153,7 +153,7 @@ def test_bad_training_arguments_are_refused():
         fit_ridge(model, params, u, np.full((10, 2), np.nan))
     with pytest.raises(rg.InputError, match=r"no training steps were accumulated"):
         fit_ridge(model, params, u, d, washout=10)
-    with pytest.raises(rg.InputError, match=r"`lengths` must hold one length in 1..10 per row"):
+    with pytest.raises(rg.InputError, match=r"`lengths` must hold one integer length in 1..10 per row"):
         fit_ridge(model, params, u[None], d[None], lengths=[11])
     with pytest.raises(rg.InputError, match=r"`targets` must be a list of as many sequences as `inputs` \(2\)"):
         fit_ridge(model, params, [u, u], d)

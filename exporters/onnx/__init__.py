@@ -110,22 +110,38 @@ def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLi
     return proto
 
 
+def initializer_bytes(graph: onnx.GraphProto) -> int:
+    """Bytes of the initializers of `graph` and of every Scan/Loop/If body in it (recurrent weights live there)."""
+    total = sum(len(t.raw_data) for t in graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                total += initializer_bytes(attr.g)
+            total += sum(initializer_bytes(sub) for sub in attr.graphs)
+    return total
+
+
 def write_atomic(proto: onnx.ModelProto, path: str) -> None:
     """Write `proto` to `path` so that `path` is either the old file or the whole new one."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ExportError(f"cannot write {path!r}: directory {directory!r} does not exist.")
-    weight_bytes = sum(len(t.raw_data) for t in proto.graph.initializer)
-    external = weight_bytes > EXTERNAL_DATA_BYTES
+    if os.path.isdir(path):
+        raise ExportError(f"cannot write {path!r}: it is a directory; give a file name, e.g. "
+                          f"{os.path.join(path, 'model.onnx')!r}.")
+    external = initializer_bytes(proto.graph) > EXTERNAL_DATA_BYTES
     data_name = os.path.basename(path) + ".data"
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".rnngraph-") as tmp:
-        tmp_model = os.path.join(tmp, os.path.basename(path))
-        if external:
-            proto_copy = onnx.ModelProto()
-            proto_copy.CopyFrom(proto)  # saving as external data rewrites the tensors in place
-            onnx.save_model(proto_copy, tmp_model, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=data_name, size_threshold=1024)  # small constants (axes) stay inline
-            os.replace(os.path.join(tmp, data_name), os.path.join(directory, data_name))
-        else:
-            onnx.save_model(proto, tmp_model)
-        os.replace(tmp_model, path)
+    try:
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".rnngraph-") as tmp:
+            tmp_model = os.path.join(tmp, os.path.basename(path))
+            if external:
+                proto_copy = onnx.ModelProto()
+                proto_copy.CopyFrom(proto)  # saving as external data rewrites the tensors in place
+                onnx.save_model(proto_copy, tmp_model, save_as_external_data=True, all_tensors_to_one_file=True,
+                                location=data_name, size_threshold=1024)  # small constants (axes) stay inline
+                os.replace(os.path.join(tmp, data_name), os.path.join(directory, data_name))
+            else:
+                onnx.save_model(proto, tmp_model)
+            os.replace(tmp_model, path)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path!r}: {exc.strerror or exc}.") from exc

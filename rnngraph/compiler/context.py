@@ -62,6 +62,17 @@ class LoweringContext:
         `like` is any batch-first sequence with the same time axis; the mask is
         built once per lengths input, outside every loop.
         """
+        valid = self.valid(spec, like)
+        if valid is None or spec.lengths is None:
+            return None
+        lengths = spec.lengths
+        return self.cached(("mask", lengths), lambda: self.g.op("Cast", valid, to=1, name=f"{lengths}/mask"))
+
+    def valid(self, spec: TensorSpec, like: str) -> str | None:
+        """Bool mask ``(batch, time, 1)``, True where step t < lengths[b]; None if unpadded.
+
+        For `Where`, which (unlike a product with the float `mask`) also clears NaN and infinity.
+        """
         if spec.lengths is None:
             return None
         lengths = spec.lengths
@@ -72,9 +83,9 @@ class LoweringContext:
                 time = g.squeeze(g.dim(like, 1), [0])
                 steps = g.op("Range", g.const("zero", 0, "int64"), time, g.const("one", 1, "int64"), name="steps")
                 valid = g.op("Less", g.unsqueeze(steps, [0]), g.unsqueeze(lengths, [1]), name="valid")
-                return g.unsqueeze(g.op("Cast", valid, to=1, name="mask"), [2])
+                return g.unsqueeze(valid, [2])
 
-        return self.cached(("mask", lengths), build)
+        return self.cached(("mask_bool", lengths), build)
 
 
 #: fn(ctx, node, layer, sources) -> output values; `layer` is the registered Layer subclass

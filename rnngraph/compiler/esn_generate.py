@@ -38,10 +38,9 @@ def first_step_index(g: GraphBuilder, seq: SequenceInput) -> str:
     """``(batch, 1)`` float: the step index of each row's first generated step (its length)."""
     if seq.lengths_i32 is not None:
         return g.unsqueeze(g.op("Cast", seq.lengths_i32, to=1, name="first_step"), [1])
-    zeros = g.op("Mul", g.op("ReduceSum", seq.x, g.const("axes", [1, 2], "int64"), keepdims=0),
-                 g.const("zero_f", 0.0))  # (batch,), to broadcast the time to every row
+    # the time, repeated for every row; from the shape alone (not 0·Σx, which overflows to NaN for large inputs)
     time = g.op("Cast", g.dim(seq.x, 1), to=1)
-    return g.unsqueeze(g.op("Add", zeros, time, name="first_step"), [1])
+    return g.unsqueeze(g.op("Expand", time, g.dim(seq.x, 0), name="first_step"), [1])
 
 
 @lowers(Generative)

@@ -81,8 +81,8 @@ class InputPlan:
     u_zero: list[str] = field(default_factory=list)   # hoist(0) for mode "first" (select)
     zero_input: str = ""                                # (batch, features) zeros for mode "first" (full)
 
-    def at(self, body: GraphBuilder, feedback: str | None, is_first: str | None, first_f: str | None,
-           step_index: str | None) -> tuple[list[str] | None, str | None]:
+    def at(self, body: GraphBuilder, feedback: str | None, is_first: str | None,
+           first_f: str | None) -> tuple[list[str] | None, str | None]:
         """``(u_t, None)`` ready for the cell's step, or ``(None, x_t)`` for `step_once`."""
         if self.kind == "select":
             if self.mode == "every":
@@ -179,7 +179,7 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
             first_f = body.op("Cast", is_first, to=FLOAT, name="first") if plan.kind == "split" else None
         if impl.needs_step_index:  # the clock: step t as (batch, 1) float
             step_index = body.op("Add", batch_zeros, body.op("Cast", it, to=FLOAT), name="step_index")
-        u, x = plan.at(body, f_prev, is_first, first_f, step_index)
+        u, x = plan.at(body, f_prev, is_first, first_f)
         if u is not None:
             new_states, h = impl.step(body, cell, p, dict(states), u)
         else:

@@ -18,7 +18,19 @@ ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
 
 @lowers(InputLayer)
 def lower_input(ctx: LoweringContext, node: str, layer: InputLayer, sources: Mapping[str, Source]) -> tuple[str, ...]:
-    return (node,)  # the graph input of the same name
+    """The graph input of the same name; a padded float sequence with its padded steps set to 0.
+
+    Past a row's length the caller may have put anything, NaN included; the model must not
+    read it (SPEC: the state is frozen there). The Scan's padding blend ``s + m·(new − s)`` and
+    a product with the mask both turn a NaN there into NaN, so the padded steps are cleared
+    once here, with `Where`, and every layer sees 0 there (the invariant of `LoweringContext`).
+    """
+    spec = layer.spec
+    if spec.kind != SEQUENCE or spec.lengths is None or spec.is_tokens:
+        return (node,)
+    valid = ctx.valid(spec, node)
+    assert valid is not None
+    return (ctx.g.op("Where", valid, node, ctx.g.const("zero", 0.0), name="padding_cleared"),)
 
 
 def sequence_input(ctx: LoweringContext, source: Source, reverse: bool = False) -> SequenceInput:

@@ -19,7 +19,8 @@ A cell lowering (registered per cell type with `register_cell`) supplies:
 
 The driver owns everything that is the same for all cells: zero initial states,
 padding (a row's state is frozen past its length with the arithmetic blend
-``s + m·(s_new − s)``, cheaper in onnxruntime than `Where`; outputs there are 0),
+``s + m·(s_new − s)``, cheaper in onnxruntime than `Where`; outputs there are 0; it relies
+on the padded steps holding finite values, which `lower_input` guarantees by clearing them),
 direction (reverse scans run from the last step back, and the blend keeps each
 padded row at its initial state until its own last valid step), and final states.
 """

@@ -18,9 +18,9 @@ import networkx as nx
 import numpy as np
 
 from rnngraph.dsl.layers import InputLayer
-from rnngraph.dsl.params import ParamSpec, check_params, init_params, load_params, save_params
+from rnngraph.dsl.params import ParamSpec, check_params, check_seed, init_params, load_params, save_params
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, Node, Tensor, TensorSpec
-from rnngraph.errors import ModelError
+from rnngraph.errors import InputError, ModelError
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,17 @@ class Model:
                         f"model {self.name!r}: input {name!r} names its lengths {spec.lengths!r}, "
                         "which is also the name of an input; choose another lengths name."
                     )
-                out.setdefault(spec.lengths, []).append(name)
+                owners = out.setdefault(spec.lengths, [])
+                first = self.inputs[owners[0]] if owners else spec
+                if first.time != spec.time:
+                    # each length must be in 1..time of every sequence it pads
+                    raise ModelError(
+                        f"model {self.name!r}: inputs {owners[0]!r} (time axis {first.time!r}) and {name!r} "
+                        f"(time axis {spec.time!r}) share the lengths input {spec.lengths!r}, but their time "
+                        f"axes differ; give {name!r} its own, e.g. Input({name!r}, ..., "
+                        f"lengths='{name}_lengths')."
+                    )
+                owners.append(name)
         return out
 
     # -- reading ------------------------------------------------------------
@@ -219,7 +229,7 @@ class Model:
 
         With `ragged`, row 0 is full length and the others are drawn from ``1..time``.
         """
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed, InputError))
         feeds: dict[str, np.ndarray] = {}
         for name, spec in self.inputs.items():
             shape = [batch] + ([time] if spec.kind == SEQUENCE else [])

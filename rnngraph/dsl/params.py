@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnngraph.errors import ParameterError
+from rnngraph.errors import ParameterError, RnnGraphError
 
 Initializer = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 
@@ -27,10 +27,6 @@ def uniform(scale: float) -> Initializer:
         return rng.uniform(-scale, scale, size=shape)
 
     return draw
-
-
-def zeros(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    return np.zeros(shape)
 
 
 @dataclass(frozen=True)
@@ -50,9 +46,16 @@ class ParamSpec:
     trainable: bool = True
 
 
+def check_seed(seed: object, error: type[RnnGraphError] = ParameterError) -> int:
+    """`seed` if it is a non-negative integer (what numpy's generators take), else `error`."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise error(f"invalid value for `seed`: expected a non-negative integer, received {seed!r}.")
+    return int(seed)
+
+
 def generator(seed: int, name: str) -> np.random.Generator:
     """The generator for parameter `name` under `seed` (stable across runs and layers)."""
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+    return np.random.default_rng([check_seed(seed), zlib.crc32(name.encode())])
 
 
 def init_params(specs: Mapping[str, ParamSpec], seed: int) -> dict[str, np.ndarray]:
@@ -117,10 +120,18 @@ def save_params(params: Mapping[str, np.ndarray], path: str | os.PathLike[str]) 
 
 def load_params(specs: Mapping[str, ParamSpec], path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Read an `.npz` file written by `save_params` and check it against `specs`."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ParameterError(f"cannot read parameters from {path!r}: no such file.")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive; np.load would guess "pickle" for anything else
+        raise ParameterError(f"cannot read parameters from {path!r}: not an .npz archive "
+                             "(write one with save_params or model.save_params).")
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            params = {k: data[k].astype(np.float32) for k in data.files}
+        with np.load(path, allow_pickle=False) as data:
+            params = {k: data[k] for k in data.files}
     except (OSError, ValueError) as exc:
-        raise ParameterError(f"cannot read parameters from {os.fspath(path)!r}: {exc}") from exc
-    check_params(specs, params)
-    return params
+        raise ParameterError(f"cannot read parameters from {path!r}: {exc}") from exc
+    check_params(specs, params)  # before the cast, so that integer arrays are refused, not converted
+    return {k: v.astype(np.float32) for k, v in params.items()}

@@ -143,8 +143,9 @@ class Stack(Layer):
 
     `residual`: False, True (every layer above the first: ``h^(l) = layer_l(h^(l-1)) +
     h^(l-1)``), or a tuple of layer indices (0 included, when its width equals the
-    input's). A residual layer must keep the width of its input; anything else is a
-    ModelError.
+    input's; the input's steps past a row's length count as 0, so the sum is 0 there
+    like every sequence). A residual layer must keep the width of its input; anything
+    else is a ModelError.
 
     `returns` as in `Recurrent`, applied to the top layer; ``state`` gives the
     final states of every layer, bottom first (a Bidirectional's forward then backward).

@@ -103,6 +103,15 @@ def prepare_feeds(model: Model, feeds: Mapping[str, Any]) -> dict[str, np.ndarra
     out: dict[str, np.ndarray] = {}
     for name, spec in model.inputs.items():
         array = np.asarray(feeds[name])
+        dims = spec.dims()
+        wrong = [axis for axis, dim in enumerate(dims) if isinstance(dim, int) and array.shape[axis] != dim] \
+            if array.ndim == len(dims) else []
+        if array.ndim != len(dims) or wrong:
+            shape = "(" + ", ".join(str(d) for d in dims) + ")"
+            raise InputError(f"oracle: input {name!r} must have shape {shape}, received shape {array.shape}.")
+        if spec.kind == SEQUENCE and array.shape[0] and not array.shape[1]:
+            raise InputError(f"oracle: `{name}` has time 0; every sequence needs at least one step "
+                             "(lengths are 1..time).")
         out[name] = array.astype(np.int64) if spec.dtype == "int64" else array.astype(np.float64)
     for lengths, owners in model.lengths.items():
         first = out[owners[0]]

@@ -48,6 +48,9 @@ def eval_generative(env: Env, node: str, layer: Generative, sources: Mapping[str
         raise InputError(f"oracle: `{sources['steps'].node}` must be a count >= 0 of steps to generate, "
                          f"received {n_steps}.")
     batch, time = primed.shape[:2]
+    if time == 0 and batch > 0:
+        raise InputError(f"oracle: `{sources['x'].node}` has time 0; generation continues from each row's last "
+                         "primed step, so the priming needs at least one step.")
     lens = env.lengths(sources["x"].spec, time, batch)
     in_size = sources["x"].spec.features
     step = step_for(cell)

@@ -15,7 +15,17 @@ from rnngraph.runtime.oracle.core import Env, evaluates, is_sequence, step_for
 
 @evaluates(InputLayer)
 def eval_input(env: Env, node: str, layer: InputLayer, sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
-    return (env.feeds[node],)
+    """The feed; a padded float sequence is 0 past each row's length (SPEC: outputs there are 0),
+    whatever the caller put there, NaN included."""
+    x = env.feeds[node]
+    spec = layer.spec
+    if not is_sequence(spec) or spec.lengths is None or spec.is_tokens:
+        return (x,)
+    lens = env.lengths(spec, x.shape[1], x.shape[0])
+    out = x.copy()
+    for b in range(x.shape[0]):
+        out[b, lens[b]:] = 0.0
+    return (out,)
 
 
 def softmax(a: np.ndarray) -> np.ndarray:

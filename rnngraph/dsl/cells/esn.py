@@ -32,18 +32,22 @@ DENSE_RADIUS_MAX = 200
 #: ARPACK settle on a neighbour of the largest (measured: 2.606 instead of 2.627 at N = 2000).
 ARPACK_K = 10
 ARPACK_NCV = 60
+RADIUS_METHODS = ("auto", "dense", "sparse")
 
 
 def spectral_radius(W: np.ndarray, method: str = "auto") -> float:
     """max |λ| over the eigenvalues of the square matrix `W`.
 
     `method`: ``dense`` (``numpy.linalg.eigvals``), ``sparse`` (ARPACK on the
-    nonzero entries, needs scipy), ``auto`` (dense up to N = 200 or without scipy).
+    nonzero entries, needs scipy; dense below N = 3, where ARPACK cannot run),
+    ``auto`` (dense up to N = 200 or without scipy).
     """
+    if method not in RADIUS_METHODS:
+        raise invalid("spectral_radius", "method", f"one of {', '.join(map(repr, RADIUS_METHODS))}", method)
     n = W.shape[0]
     if method == "auto":
         method = "dense" if n <= DENSE_RADIUS_MAX or not _has_scipy() else "sparse"
-    if method == "dense":
+    if method == "dense" or n < 3:  # ARPACK needs k < n - 1 with k >= 1
         return float(np.abs(np.linalg.eigvals(W)).max()) if n else 0.0
     import scipy.sparse
     import scipy.sparse.linalg
@@ -119,7 +123,8 @@ class ESN(Cell):
         W_in   (N, 1 + K)   column 0 is the bias; U(-1, 1) × `bias_scaling` / `input_scaling`; fixed
         W      (N, N)       sparse (density d), rescaled to spectral radius ρ; fixed
         W_back (N, L)       only with `feedback`; U(-1, 1) × `feedback_scaling`; fixed
-        W_out  (L, F)       columns [u (K); x (N); y(n-1) (L)], only the parts in `reads`, in that order
+        W_out  (L, F)       columns [u (K); x (N); y(n-1) (L)], only the parts in `reads`, always in this
+                            order (`reads` is stored in it, whatever order it was given in)
         b_out  (L,)
 
     W_out and b_out are drawn at random (so that an untrained model computes something
@@ -156,6 +161,8 @@ class ESN(Cell):
                 or len(set(reads)) != len(reads)):
             raise invalid(where, "reads", f"a non-empty tuple of distinct names from {READS}", reads,
                           "e.g. reads=('input', 'state').")
+        # W_out's column blocks always come in the order of READS; `reads` says so, whatever order was given
+        object.__setattr__(self, "reads", tuple(r for r in READS if r in reads))
 
     @property
     def units(self) -> int:
