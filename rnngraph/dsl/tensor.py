@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 SEQUENCE = "sequence"
 VECTOR = "vector"
 SCALAR = "scalar"
-KINDS = (SEQUENCE, VECTOR, SCALAR)
 
 
 @dataclass(frozen=True)
