@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import numpy as np
 import pytest
 
@@ -11,11 +9,8 @@ import rnngraph as rg
 from rnngraph.errors import ModelError
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime.session import Session
-from rnngraph.verify import load_model_file, verify
 from tests.conftest import SHAPES, assert_close, assert_matches, assert_size_independent_of_time
 from tests.test_seq2vec import ALL
-
-SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "bidirectional.py"
 
 
 def bidirectional(cell, merge: str = "concat", features: int = 4) -> rg.Model:
@@ -180,12 +175,3 @@ def test_parameters_are_named_per_direction():
         "birnn0/fw/W": (2, 3), "birnn0/fw/R": (2, 2), "birnn0/fw/B": (4,),
         "birnn0/bw/W": (5, 3), "birnn0/bw/R": (5, 5), "birnn0/bw/B": (10,),
     }
-
-
-@pytest.mark.parametrize("time", [1, 9, 200])
-def test_sample_verifies(time):
-    mf = load_model_file(SAMPLE)
-    for lowering in ("auto", "scan", "native"):
-        report = verify(mf.model, mf.params, feeds=mf.example_inputs(3, time, 0), tolerance=mf.tolerance,
-                        lowering=lowering)
-        assert report.ok, report.table()

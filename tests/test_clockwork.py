@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import pathlib
 
 import numpy as np
 import pytest
@@ -12,10 +11,7 @@ import rnngraph as rg
 from rnngraph.compiler.cells.clockwork import forced_form
 from rnngraph.errors import ModelError
 from rnngraph.runtime import oracle
-from rnngraph.verify import load_model_file, verify
 from tests.conftest import SHAPES, assert_close, assert_matches, run_both
-
-SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "clockwork.py"
 
 
 def recurrent_model(cell: rg.Clockwork | rg.RNN, features: int = 4, reverse: bool = False) -> rg.Model:
@@ -221,14 +217,6 @@ def test_reverse_clock_counts_from_each_rows_last_step(form):
                 fired = changed_steps(y[b], slice(start, stop), order)
                 assert fired == [t for t in order if (length - 1 - t) % period == 0]
             assert not y[b, length:].any()
-
-
-# -- the sample ----------------------------------------------------------------------
-@pytest.mark.parametrize("time", [1, 7, 300])
-def test_sample_verifies(time):
-    mf = load_model_file(SAMPLE)
-    report = verify(mf.model, mf.params, feeds=mf.example_inputs(3, time, 0), tolerance=mf.tolerance)
-    assert report.ok, report.table()
 
 
 # -- random clocks -------------------------------------------------------------------------

@@ -11,11 +11,8 @@ import rnngraph as rg
 from rnngraph.errors import ModelError
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime.session import Session
-from rnngraph.verify import load_model_file, verify
 from tests.conftest import SHAPES, assert_close, assert_matches, assert_size_independent_of_time
 from tests.test_seq2vec import ALL
-
-SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "deep.py"
 
 STACKS = {
     "two_residual": lambda: rg.Stack([rg.RNN(6), rg.RNN(6)], residual=True, returns=ALL),
@@ -184,15 +181,6 @@ def test_stack_on_a_vector_is_refused():
     v = rg.Input("v", features=3, sequence=False)
     with pytest.raises(ModelError, match=r"Stack: input `x` must be a sequence of features, received vector"):
         rg.Stack([rg.RNN(3)])(v)
-
-
-@pytest.mark.parametrize("time", [1, 9, 200])
-def test_sample_verifies(time):
-    mf = load_model_file(SAMPLE)
-    for lowering in ("auto", "scan", "native"):
-        report = verify(mf.model, mf.params, feeds=mf.example_inputs(3, time, 0), tolerance=mf.tolerance,
-                        lowering=lowering)
-        assert report.ok, report.table()
 
 
 def test_readme_section_runs_and_verifies():

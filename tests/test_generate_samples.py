@@ -5,26 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import rnngraph as rg
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
-from rnngraph.verify import follow_near_ties, load_model_file, verify
+from rnngraph.verify import follow_near_ties, load_model_file
 from tests.conftest import assert_close
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-
-
-@pytest.mark.parametrize("steps", [1, 9, 200])
-@pytest.mark.parametrize("sample", ["vec2seq_first", "vec2seq_every"])
-def test_sample_verifies(sample, steps):
-    mf = load_model_file(SAMPLES / f"{sample}.py")
-    report = verify(mf.model, mf.params, feeds=mf.example_inputs(3, steps, 0), tolerance=mf.tolerance)
-    assert report.ok, report.table()
-    assert report.paths == {"generate0": "loop"}
-    assert {r.output for r in report.rows} == {"probs", "tokens"}
 
 
 def test_sample_generates_the_requested_number_of_tokens():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import numpy as np
 import pytest
 
@@ -12,11 +10,9 @@ from rnngraph.errors import ModelError
 from rnngraph.exporters.onnx import build_model_proto, max_opset
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
-from rnngraph.verify import load_model_file, verify
 from tests.conftest import SHAPES, assert_close, assert_matches, assert_size_independent_of_time, run_both
 
 ALL = ("sequence", "last", "mean", "max", "state")
-SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "seq2vec.py"
 
 
 def every_return(cell: rg.Cell, reverse: bool = False, features: int = 4, initial: bool = False) -> rg.Model:
@@ -175,14 +171,6 @@ def test_pooling_a_vector_is_refused():
     v = rg.Input("v", features=3, sequence=False)
     with pytest.raises(ModelError, match=r"Recurrent: input `x` must be a sequence of features, received vector"):
         rg.Recurrent(rg.RNN(3), returns="last")(v)
-
-
-@pytest.mark.parametrize("time", [1, 9, 200])
-def test_sample_verifies(time):
-    mf = load_model_file(SAMPLE)
-    report = verify(mf.model, mf.params, feeds=mf.example_inputs(3, time, 0), tolerance=mf.tolerance)
-    assert report.ok, report.table()
-    assert all(spec.kind == "vector" for spec in (s.spec for s in mf.model.outputs.values()))
 
 
 @pytest.mark.parametrize("opset", [13, 18, "newest"])
