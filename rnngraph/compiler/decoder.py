@@ -24,7 +24,14 @@ from rnngraph.compiler.attention import MASK_PENALTY, AttentionValues, attend, p
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
 from rnngraph.compiler.layers import apply_mask, dense
-from rnngraph.compiler.recurrent import SequenceInput, cell_lowering, run_cell, step_index, step_once
+from rnngraph.compiler.recurrent import (
+    SequenceInput,
+    cell_lowering,
+    keep_where_masked,
+    run_cell,
+    step_index,
+    step_once,
+)
 from rnngraph.dsl.decoder import Decoder, GreedyDecode, TeacherForced
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.tensor import TensorSpec
@@ -152,9 +159,7 @@ def attention_scan(ctx: LoweringContext, dec: Decoder, p: Mapping[str, np.ndarra
         x = decoder_input(body, dec, emb_t, c, a)
         new_states, y = step_once(body, dec.cell, cell_params(p), states, x, index_t)
         if mask_t is not None:
-            for n in sizes:
-                delta = body.op("Mul", mask_t, body.op("Sub", new_states[n], states[n]), name=f"{n}_delta")
-                new_states[n] = body.op("Add", states[n], delta, name=f"{n}_kept")
+            new_states = keep_where_masked(body, states, new_states, mask_t)
             y, a, alpha = (body.op("Mul", v, mask_t, name=f"{k}_masked") for k, v in (("y", y), ("a", a),
                                                                                        ("alpha", alpha)))
         elif y in new_states.values():  # a value may not be listed twice among body outputs
@@ -185,6 +190,8 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
     bos = g.op("ConstantOfShape", batch, value=helper.make_tensor("bos", TensorProto.INT64, [1], [dec.bos]), name="bos")
     done0 = g.op("ConstantOfShape", batch, value=helper.make_tensor("no", TensorProto.BOOL, [1], [False]), name="done0")
     trips = ctx.value(sources["max_len"]) if "max_len" in sources else g.const("max_len", dec.max_len, "int64")
+    needs_index = cell_lowering(dec.cell).needs_step_index
+    batch_zeros = g.zeros_state(memory, 1) if needs_index else None  # (batch, 1), built once outside the loop
 
     body = g.body()
     with body.scope("body"):
@@ -197,10 +204,8 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
         a, alpha = (attend(body, dec.attention, p, av, states[next(iter(sizes))])
                     if av is not None and dec.attention is not None else (None, None))
         index_t = None
-        if cell_lowering(dec.cell).needs_step_index:  # (batch, 1): the iteration number on every row
-            zeros = body.op("Mul", body.op("ReduceSum", emb, body.const("axes", [1], "int64"), keepdims=1),
-                            body.const("zero_f", 0.0))
-            index_t = body.op("Add", zeros, body.op("Cast", iteration, to=TensorProto.FLOAT), name="step_t")
+        if batch_zeros is not None:  # (batch, 1): the iteration number on every row
+            index_t = body.op("Add", batch_zeros, body.op("Cast", iteration, to=TensorProto.FLOAT), name="step_t")
         new_states, y = step_once(body, dec.cell, cell_params(p), states, decoder_input(body, dec, emb, c, a), index_t)
         readin = y if a is None else body.op("Concat", y, a, axis=-1, name="readin")
         scores = affine(body, readin, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
@@ -211,9 +216,9 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
         left = body.op("ReduceSum", body.op("Cast", body.op("Not", done), to=TensorProto.FLOAT), keepdims=0)
         cond = body.op("Greater", left, body.const("zero_f", 0.0), name="cond")
         body.add_output(cond, "bool", [])
-        for n, s in sizes.items():  # finished rows keep their state (their outputs are masked anyway)
-            delta = body.op("Mul", alive, body.op("Sub", new_states[n], states[n]), name=f"{n}_delta")
-            body.add_output(body.op("Add", states[n], delta, name=f"{n}_kept"), "float32", [None, s])
+        kept = keep_where_masked(body, states, new_states, alive)  # finished rows keep their state
+        for n, s in sizes.items():
+            body.add_output(kept[n], "float32", [None, s])
         body.add_output(token, "int64", [None])
         body.add_output(done, "bool", [None])
         body.add_output(body.op("Identity", token, name="token_out"), "int64", [None])  # never list a value twice

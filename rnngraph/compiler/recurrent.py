@@ -144,9 +144,7 @@ def scan_cell(
             # where y is a state (h), read it back from the blended state: s + 1·(new − s) can differ from
             # new by an ulp, and the output must be the state carried on, bit for bit (Clockwork's kept groups)
             y_state = next((name for name in sizes if new_states[name] == y), None)
-            for name in sizes:
-                delta = body.op("Sub", new_states[name], states[name], name=f"{name}_delta")
-                new_states[name] = body.op("Add", states[name], body.op("Mul", mask_t, delta), name=f"{name}_kept")
+            new_states = keep_where_masked(body, states, new_states, mask_t)
             y_out = body.op("Mul", new_states[y_state] if y_state else y, mask_t, name="y_masked")
         else:
             # a value may not be listed twice among body outputs (onnxruntime stops feeding the state back)
@@ -167,6 +165,19 @@ def scan_cell(
     )
     finals = dict(zip(sizes, outs[: len(sizes)], strict=True))
     return outs[-1], finals
+
+
+def keep_where_masked(body: GraphBuilder, states: Mapping[str, str], new_states: Mapping[str, str],
+                      mask_t: str) -> dict[str, str]:
+    """``s + m·(s_new − s)`` per state: s_new where m = 1, s kept exactly where m = 0 (``mask_t (batch, 1)``).
+
+    The arithmetic blend, not `Where`: onnxruntime runs it 3–4× cheaper inside loop bodies.
+    """
+    kept = {}
+    for name, old in states.items():
+        delta = body.op("Sub", new_states[name], old, name=f"{name}_delta")
+        kept[name] = body.op("Add", old, body.op("Mul", mask_t, delta), name=f"{name}_kept")
+    return kept
 
 
 def step_once(
