@@ -1,49 +1,25 @@
 """Every topology (N-to-1, bidirectional, deep) accepts every registered cell, on every lowering path.
 
-The cells are found at run time in both registries (compiler and oracle); a cell
-registered without an example below fails `test_every_registered_cell_has_an_example`,
+The cells and their examples come from the one cell registry (`rnngraph.dsl.registry`),
 so a new cell cannot silently skip the topologies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.compiler.recurrent import CELLS, cell_lowering
-from rnngraph.dsl import cells as dsl_cells
-from rnngraph.runtime.oracle import STEPS
+from rnngraph.compiler.recurrent import cell_lowering
+from rnngraph.dsl import registry
 from tests.conftest import SHAPES, assert_close, assert_matches
 from tests.test_seq2vec import ALL
 
-#: cell class name -> small examples (odd sizes, the options that change the math)
-EXAMPLES: dict[str, list[Callable[[], rg.Cell]]] = {
-    "RNN": [lambda: dsl_cells.RNN(5)],
-    "SRN": [lambda: dsl_cells.SRN(5, activation="relu")],
-    "LSTM": [lambda: dsl_cells.LSTM(5), lambda: dsl_cells.LSTM(5, peephole=True),
-             lambda: dsl_cells.LSTM(5, coupled=True)],
-    "GRU": [lambda: dsl_cells.GRU(5, linear_before_reset=True), lambda: dsl_cells.GRU(5, linear_before_reset=False)],
-    "Clockwork": [lambda: dsl_cells.Clockwork(6, periods=(1, 2, 4))],
-    "ESN": [lambda: dsl_cells.ESN(7, outputs=3, density=0.5, leak=0.8)],
-}
-
-
-def registered() -> list[type]:
-    """Cell types both the compiler and the oracle know (SRN, a subclass of RNN, included)."""
-    types = set(CELLS) & set(STEPS)
-    types |= {dsl_cells.SRN} if dsl_cells.RNN in types else set()
-    return sorted(types, key=lambda t: t.__name__)
-
 
 def cases() -> list[object]:
-    out = []
-    for cell_type in registered():
-        for i, make in enumerate(EXAMPLES.get(cell_type.__name__, [])):
-            out.append(pytest.param(make, id=f"{cell_type.__name__}{i}"))
-    return out
+    """Every example of every registered cell (`rnngraph.dsl.registry`): a new cell is picked up here."""
+    return [pytest.param(lambda cell=cell: cell, id=f"{entry.name}{i}")
+            for entry in registry.entries() for i, cell in enumerate(entry.examples)]
 
 
 def lowerings(cell: rg.Cell) -> list[str]:
@@ -52,10 +28,13 @@ def lowerings(cell: rg.Cell) -> list[str]:
     return ["scan", "native"] if impl.native is not None and impl.native_exact(cell) else ["scan"]
 
 
-def test_every_registered_cell_has_an_example():
-    missing = [t.__name__ for t in registered() if t.__name__ not in EXAMPLES]
-    assert not missing, f"add examples of {missing} to EXAMPLES in {__file__}"
-    assert {"RNN", "SRN"} <= {t.__name__ for t in registered()}
+def test_every_registered_cell_has_every_required_backend():
+    names = {entry.name for entry in registry.entries()}
+    assert {"RNN", "SRN", "LSTM", "GRU", "Clockwork", "ESN"} <= names
+    for entry in registry.entries():
+        for example in entry.examples:
+            for backend in registry.REQUIRED_BACKENDS:
+                assert registry.implementation(example, backend) is not None
 
 
 @pytest.mark.parametrize("make", cases())

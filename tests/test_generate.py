@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.compiler.recurrent import CELLS
+from rnngraph.dsl import registry
 from rnngraph.exporters.onnx import build_model_proto, max_opset
 from rnngraph.runtime import oracle
-from rnngraph.runtime.oracle.core import STEPS
 from rnngraph.runtime.session import Session
 from rnngraph.verify import compare
 from tests.conftest import SHAPES, assert_close, assert_matches, count_nodes, run_both
@@ -28,27 +27,8 @@ CONFIGS = {
 
 
 def cell_factories() -> dict[str, rg.Cell]:
-    """One instance of every cell that has both a lowering and an oracle step, with odd sizes."""
-    makers = {
-        "rnn": lambda: rg.RNN(7),
-        "rnn-relu": lambda: rg.RNN(6, activation="relu"),
-        "lstm": lambda: rg.LSTM(6),
-        "lstm-peephole": lambda: rg.LSTM(5, peephole=True),
-        "lstm-coupled": lambda: rg.LSTM(5, coupled=True),
-        "gru": lambda: rg.GRU(7, linear_before_reset=False),
-        "gru-lbr": lambda: rg.GRU(5, linear_before_reset=True),
-        "clockwork": lambda: rg.Clockwork(8, periods=(1, 2, 4), group_sizes=(3, 3, 2)),
-        "esn": lambda: rg.ESN(9, outputs=3),
-    }
-    cells = {}
-    for name, make in makers.items():
-        try:
-            cell = make()
-        except AttributeError:  # pragma: no cover - a cell not in rnngraph (yet)
-            continue
-        if any(k in CELLS for k in type(cell).__mro__) and any(k in STEPS for k in type(cell).__mro__):
-            cells[name] = cell
-    return cells
+    """Every example of every registered cell (`rnngraph.dsl.registry`), with odd sizes."""
+    return {f"{entry.name}{i}": cell for entry in registry.entries() for i, cell in enumerate(entry.examples)}
 
 
 CELL_TYPES = cell_factories()
@@ -85,7 +65,7 @@ def test_every_cell_generates(cell, mode, config):
 @pytest.mark.parametrize("lowering", ["scan", "native", "auto"])
 def test_lowering_option_does_not_change_the_loop(lowering):
     """Generation always runs in a Loop (N is data): the option is accepted and changes nothing."""
-    model = generator(CELL_TYPES.get("lstm", rg.RNN(7)), "every", "argmax-feedback")
+    model = generator(rg.LSTM(6), "every", "argmax-feedback")
     assert_matches(model, batch=3, time=5, lowering=lowering)
     proto = build_model_proto(model, model.init(0), lowering=lowering)
     meta = {p.key: p.value for p in proto.metadata_props}
@@ -138,11 +118,9 @@ def test_output_axis_is_named_after_the_count():
     assert inputs["n"] == 0  # a scalar
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "clockwork"])
+@pytest.mark.parametrize("cell", ["RNN0", "LSTM0", "Clockwork0"])
 def test_graph_size_does_not_depend_on_the_number_of_steps(cell):
     """No unrolling: one export runs any N, and matches the oracle at N = 5 and N = 300."""
-    if cell not in CELL_TYPES:
-        pytest.skip(f"{cell} is not available")
     model = generator(CELL_TYPES[cell], "every", "argmax-feedback")
     params = model.init(0)
     proto = build_model_proto(model, params)
@@ -174,7 +152,7 @@ def test_step_independent_input_work_is_outside_the_loop():
 @pytest.mark.parametrize("mode", ["first", "every"])
 def test_feature_projection_is_hoisted_with_feedback(mode):
     """With feedback, only the small fed-back part is projected inside the loop: A_v·v is hoisted."""
-    cell = CELL_TYPES.get("lstm", rg.RNN(7))
+    cell = rg.LSTM(6)
     model = generator(cell, mode, "argmax-feedback")
     params = model.init(0)
     body = loop_body(build_model_proto(model, params))
@@ -222,7 +200,7 @@ def test_generated_sequence_feeds_further_layers():
 
 @pytest.mark.parametrize("opset", [13, 17, "newest"])
 def test_every_supported_opset(opset):
-    model = generator(CELL_TYPES.get("gru", rg.RNN(7)), "first", "argmax-feedback-start")
+    model = generator(rg.GRU(7, linear_before_reset=False), "first", "argmax-feedback-start")
     params = model.init(0)
     feeds = model.example_inputs(3, 7, 0)
     got, ref = run_both(model, params, feeds, opset=max_opset() if opset == "newest" else opset)

@@ -3,7 +3,7 @@
 One linear function of named stages (`compile_model`): check the options and the
 parameters, declare the graph inputs, lower every node in dependency order, name
 the outputs. Each layer's lowering is registered with `context.lowers`; each
-cell's with `recurrent.register_cell`.
+cell's is found through the cell registry (`rnngraph.dsl.registry`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import GraphProto
 
-from rnngraph.compiler import cells as _cells  # noqa: F401 - registers the cell lowerings
 from rnngraph.compiler import decoder as _decoder  # noqa: F401 - Decoder (teacher-forced, greedy), attention
 from rnngraph.compiler import embedding as _embedding  # noqa: F401 - Embedding
 from rnngraph.compiler import esn_generate as _esn_generate  # noqa: F401 - Generative (ESN closed loop)

@@ -1,6 +1,6 @@
 """Running a cell over time: the Scan driver, the native-op path, and the choice between them.
 
-A cell lowering (registered per cell type with `register_cell`) supplies:
+A cell lowering (a `CellLowering`, found through the cell registry `rnngraph.dsl.registry`) supplies:
 
 - `hoist(g, cell, p, seq) -> [u_1, …]`: work that does not depend on the
   recurrent state, done once for all steps before the loop (the input
@@ -36,6 +36,7 @@ import numpy as np
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.dsl.cells.base import Cell
+from rnngraph.dsl.registry import implementation
 from rnngraph.dsl.tensor import TensorSpec
 from rnngraph.errors import ExportError
 
@@ -73,18 +74,10 @@ class CellLowering:
     needs_step_index: bool = False
 
 
-CELLS: dict[type, CellLowering] = {}
-
-
-def register_cell(cell_type: type, lowering: CellLowering) -> None:
-    CELLS[cell_type] = lowering
-
-
 def cell_lowering(cell: Cell) -> CellLowering:
-    for klass in type(cell).__mro__:
-        if klass in CELLS:
-            return CELLS[klass]
-    raise ExportError(f"no ONNX lowering for cell {type(cell).__name__}; it cannot be exported yet.")
+    """The ONNX lowering of `cell`, from the cell registry (`rnngraph.dsl.registry`, backend ``onnx``)."""
+    lowering: CellLowering = implementation(cell, "onnx")
+    return lowering
 
 
 def choose_path(lowering: str, cell: Cell) -> str:

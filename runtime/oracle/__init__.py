@@ -8,15 +8,11 @@ or the exporters (a test keeps it so): each cell's step is written here a second
 time, independently of its lowering, so a wrong gate order cannot hide on both sides.
 """
 
-from rnngraph.runtime.oracle import cells as _cells  # noqa: F401 - registers the cell steps
-from rnngraph.runtime.oracle import clockwork as _clockwork  # noqa: F401 - Clockwork RNN step
 from rnngraph.runtime.oracle import decoder as _decoder  # noqa: F401 - Embedding, Decoder, attention
-from rnngraph.runtime.oracle import esn as _esn  # noqa: F401 - ESN step, Generative
+from rnngraph.runtime.oracle import esn as _esn  # noqa: F401 - Generative
 from rnngraph.runtime.oracle import generate as _generate  # noqa: F401 - Generate (1-to-N)
-from rnngraph.runtime.oracle import gru as _gru  # noqa: F401 - GRU step
 from rnngraph.runtime.oracle import layers as _layers  # noqa: F401 - registers the layer evaluators
-from rnngraph.runtime.oracle import lstm as _lstm  # noqa: F401 - LSTM step
 from rnngraph.runtime.oracle import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
-from rnngraph.runtime.oracle.core import STEPS, evaluates, run, steps
+from rnngraph.runtime.oracle.core import evaluates, run, step_for
 
-__all__ = ["STEPS", "evaluates", "run", "steps"]
+__all__ = ["evaluates", "run", "step_for"]

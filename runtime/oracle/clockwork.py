@@ -14,10 +14,8 @@ import numpy as np
 
 from rnngraph.dsl.cells.clockwork import Clockwork
 from rnngraph.runtime.oracle.cells import activation
-from rnngraph.runtime.oracle.core import steps
 
 
-@steps(Clockwork)
 def clockwork_step(cell: Clockwork, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict[str, np.ndarray],
                    t: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Group i at step t (from 0):  t mod T_i = 0 ⇒ h^(i) = φ(W^(i) x + Σ_{T_j ≥ T_i} R^(i,j) h_{t-1}^(j) + b^(i)).
@@ -40,3 +38,6 @@ def clockwork_step(cell: Clockwork, p: Mapping[str, np.ndarray], x: np.ndarray, 
                 pre = pre + p["R"][rows, cols] @ h_prev[cols]
         h[rows] = activation(cell.activation, pre)
     return {"h": h}, h
+
+
+STEP = clockwork_step

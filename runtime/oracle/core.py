@@ -12,30 +12,19 @@ from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.layers import Layer
 from rnngraph.dsl.model import Model, Source
 from rnngraph.dsl.params import effective
+from rnngraph.dsl.registry import implementation
 from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
 from rnngraph.errors import InputError, RnnGraphError
 
 #: step(cell, p, x_t (in,), states {name: (size,)}, t) -> (new states, y_t (out,)); t counts from 0
 Step = Callable[[Any, Mapping[str, np.ndarray], np.ndarray, dict[str, np.ndarray], int],
                 tuple[dict[str, np.ndarray], np.ndarray]]
-STEPS: dict[type, Step] = {}
-
-
-def steps(cell_type: type) -> Callable[[Step], Step]:
-    """Register the oracle step of a cell type."""
-
-    def register(fn: Step) -> Step:
-        STEPS[cell_type] = fn
-        return fn
-
-    return register
 
 
 def step_for(cell: Cell) -> Step:
-    for klass in type(cell).__mro__:
-        if klass in STEPS:
-            return STEPS[klass]
-    raise RnnGraphError(f"the oracle has no step for cell {type(cell).__name__}.")
+    """The oracle step of `cell`, from the cell registry (`rnngraph.dsl.registry`, backend ``oracle``)."""
+    step: Step = implementation(cell, "oracle")
+    return step
 
 
 @dataclass

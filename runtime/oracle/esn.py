@@ -13,11 +13,10 @@ from rnngraph.dsl.cells.esn import ESN
 from rnngraph.dsl.esn_generate import Generative
 from rnngraph.dsl.model import Source
 from rnngraph.errors import InputError
-from rnngraph.runtime.oracle.core import Env, evaluates, step_for, steps
+from rnngraph.runtime.oracle.core import Env, evaluates, step_for
 from rnngraph.runtime.oracle.layers import run_cell
 
 
-@steps(ESN)
 def esn_step(cell: ESN, p: Mapping[str, np.ndarray], u: np.ndarray, states: dict[str, np.ndarray],
              t: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """x̃ = tanh(W_in [1; u] + W x + W_back y);  x ← (1-a) x + a x̃;  y ← W_out [u; x; y_prev] + b_out."""
@@ -64,3 +63,6 @@ def eval_generative(env: Env, node: str, layer: Generative, sources: Mapping[str
             states, y = step(cell, p, u, states, int(lens[b]) + k)
             generated[b, k] = y
     return generated, primed
+
+
+STEP = esn_step

@@ -9,10 +9,8 @@ import numpy as np
 from rnngraph.dsl.cells.gru import GRU
 from rnngraph.dsl.gates import split_gates
 from rnngraph.runtime.oracle.cells import sigmoid
-from rnngraph.runtime.oracle.core import steps
 
 
-@steps(GRU)
 def gru_step(cell: GRU, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict[str, np.ndarray],
              t: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """One GRU step; ``x (input,)``, state h ``(hidden,)``.
@@ -37,3 +35,6 @@ def gru_step(cell: GRU, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict
         n = np.tanh(W["h"] @ x + R["h"] @ (r * h_prev) + Wb["h"] + Rb["h"])
     h = (1.0 - z) * n + z * h_prev
     return {"h": h}, h
+
+
+STEP = gru_step

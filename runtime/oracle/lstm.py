@@ -9,10 +9,8 @@ import numpy as np
 from rnngraph.dsl.cells.lstm import LSTM
 from rnngraph.dsl.gates import split_gates
 from rnngraph.runtime.oracle.cells import sigmoid
-from rnngraph.runtime.oracle.core import steps
 
 
-@steps(LSTM)
 def lstm_step(cell: LSTM, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict[str, np.ndarray],
               t: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """One LSTM step; ``x (input,)``, states h and c ``(hidden,)``.
@@ -39,3 +37,6 @@ def lstm_step(cell: LSTM, p: Mapping[str, np.ndarray], x: np.ndarray, states: di
     o = sigmoid(a["o"] + peep.get("o", zero) * c)
     h = o * np.tanh(c)
     return {"h": h, "c": c}, h
+
+
+STEP = lstm_step

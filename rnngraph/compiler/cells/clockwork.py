@@ -40,7 +40,7 @@ import numpy as np
 from onnx import GraphProto
 
 from rnngraph.compiler.builder import GraphBuilder
-from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection, register_cell
+from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection
 from rnngraph.dsl.cells.clockwork import Clockwork
 from rnngraph.dsl.tensor import SEQUENCE
 from rnngraph.errors import ExportError
@@ -286,4 +286,4 @@ def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_p
     return new if groups == 1 else body.op("Concat", new, from_group(body, 1), axis=1, name="h_step")
 
 
-register_cell(Clockwork, CellLowering(hoist=hoist, step=step, needs_step_index=True))
+LOWERING = CellLowering(hoist=hoist, step=step, needs_step_index=True)

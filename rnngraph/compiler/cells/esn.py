@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
-from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection, register_cell
+from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection
 from rnngraph.dsl.cells.esn import ESN
 
 
@@ -59,4 +59,4 @@ def step(body: GraphBuilder, cell: ESN, p: Mapping[str, np.ndarray], states: dic
     return {"y": y, "x": x_new}, y
 
 
-register_cell(ESN, CellLowering(hoist=hoist, step=step))
+LOWERING = CellLowering(hoist=hoist, step=step)

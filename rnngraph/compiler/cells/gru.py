@@ -27,7 +27,6 @@ from rnngraph.compiler.recurrent import (
     SequenceInput,
     from_native_outputs,
     input_projection,
-    register_cell,
     to_time_major,
 )
 from rnngraph.dsl.cells.gru import GRU
@@ -94,4 +93,4 @@ def native(ctx: LoweringContext, cell: GRU, p: Mapping[str, np.ndarray], seq: Se
     return from_native_outputs(g, y, {"h": y_h})
 
 
-register_cell(GRU, CellLowering(hoist=hoist, step=step, native=native, prefer_native=True))
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True)

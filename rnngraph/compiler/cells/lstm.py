@@ -40,7 +40,6 @@ from rnngraph.compiler.recurrent import (
     SequenceInput,
     from_native_outputs,
     input_projection,
-    register_cell,
     to_time_major,
 )
 from rnngraph.dsl.cells.lstm import LSTM
@@ -161,4 +160,4 @@ def native(ctx: LoweringContext, cell: LSTM, p: Mapping[str, np.ndarray], seq: S
     return from_native_outputs(g, y, {"h": y_h, "c": y_c})
 
 
-register_cell(LSTM, CellLowering(hoist=hoist, step=step, native=native, prefer_native=True))
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True)

@@ -20,7 +20,6 @@ from rnngraph.compiler.recurrent import (
     SequenceInput,
     from_native_outputs,
     input_projection,
-    register_cell,
     to_time_major,
 )
 from rnngraph.dsl.cells.rnn import RNN
@@ -54,4 +53,4 @@ def native(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: Se
     return from_native_outputs(g, y, {"h": y_h})
 
 
-register_cell(RNN, CellLowering(hoist=hoist, step=step, native=native, prefer_native=False))
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False)

@@ -10,6 +10,7 @@ import numpy as np
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.checks import one_of, positive_int
 from rnngraph.dsl.params import ParamSpec, uniform
+from rnngraph.dsl.registry import register_cell
 from rnngraph.errors import ModelError, invalid
 
 CLOCKWORK_ACTIVATIONS = ("tanh", "relu", "sigmoid")
@@ -146,3 +147,7 @@ class Clockwork(Cell):
                            mask=self.recurrent_mask()),
             "B": ParamSpec((2 * h,), init, "input and recurrent biases [Wb; Rb]"),
         }
+
+
+register_cell(Clockwork, examples=(Clockwork(6, periods=(1, 2, 4)), Clockwork(7, periods=(4, 1), group_sizes=(3, 4))),
+              onnx="rnngraph.compiler.cells.clockwork:LOWERING", oracle="rnngraph.runtime.oracle.clockwork:STEP")

@@ -21,6 +21,7 @@ import numpy as np
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.checks import boolean, in_range, positive_int
 from rnngraph.dsl.params import Initializer, ParamSpec, uniform
+from rnngraph.dsl.registry import register_cell
 from rnngraph.errors import ModelError, invalid
 
 #: what the readout may read, in the order its columns take in W_out
@@ -203,3 +204,8 @@ class ESN(Cell):
 
     def describe(self) -> str:
         return f"ESN(hidden={self.hidden!r}, outputs={self.outputs!r})"
+
+
+register_cell(ESN, examples=(ESN(7, outputs=3, density=0.5, leak=0.8),
+                             ESN(6, outputs=2, density=0.5, feedback=True, reads=("input", "state", "output"))),
+              onnx="rnngraph.compiler.cells.esn:LOWERING", oracle="rnngraph.runtime.oracle.esn:STEP")

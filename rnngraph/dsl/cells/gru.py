@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.gates import ONNX_GRU, GateOrder
 from rnngraph.dsl.params import ParamSpec, uniform
+from rnngraph.dsl.registry import register_cell
 from rnngraph.errors import invalid
 
 
@@ -68,3 +69,7 @@ class GRU(Cell):
 
     def describe(self) -> str:
         return f"GRU(hidden={self.hidden!r}, linear_before_reset={self.linear_before_reset!r})"
+
+
+register_cell(GRU, examples=(GRU(5, linear_before_reset=True), GRU(5, linear_before_reset=False)),
+              onnx="rnngraph.compiler.cells.gru:LOWERING", oracle="rnngraph.runtime.oracle.gru:STEP")

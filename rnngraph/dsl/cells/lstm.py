@@ -9,6 +9,7 @@ from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.checks import boolean
 from rnngraph.dsl.gates import ONNX_LSTM, ONNX_LSTM_PEEPHOLES, GateOrder, without
 from rnngraph.dsl.params import ParamSpec, uniform
+from rnngraph.dsl.registry import register_cell
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,8 @@ class LSTM(Cell):
     def describe(self) -> str:
         options = "".join(f", {name}=True" for name in ("peephole", "coupled") if getattr(self, name) is True)
         return f"LSTM(hidden={self.hidden!r}{options})"
+
+
+register_cell(LSTM, examples=(LSTM(5), LSTM(5, peephole=True), LSTM(5, coupled=True),
+                              LSTM(6, peephole=True, coupled=True)),
+              onnx="rnngraph.compiler.cells.lstm:LOWERING", oracle="rnngraph.runtime.oracle.lstm:STEP")

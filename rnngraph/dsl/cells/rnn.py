@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.checks import one_of
 from rnngraph.dsl.params import ParamSpec, uniform
+from rnngraph.dsl.registry import register_cell
 
 RNN_ACTIVATIONS = ("tanh", "relu", "sigmoid")
 
@@ -54,3 +55,9 @@ class SRN(RNN):
 
 
 Elman = SRN
+
+
+register_cell(RNN, examples=(RNN(5), RNN(6, activation="sigmoid")),
+              onnx="rnngraph.compiler.cells.rnn:LOWERING", oracle="rnngraph.runtime.oracle.rnn:STEP")
+register_cell(SRN, examples=(SRN(5, activation="relu"),),
+              onnx="rnngraph.compiler.cells.rnn:LOWERING", oracle="rnngraph.runtime.oracle.rnn:STEP")
