@@ -171,3 +171,16 @@ def test_a_damaged_params_file_is_a_parameter_error(tmp_path):
     path.write_bytes(path.read_bytes()[:40])  # truncated: the zip header is there, the directory is not
     with pytest.raises(rg.ParameterError, match=r"cannot read parameters from .*p\.npz"):
         model.load_params(path)
+
+
+@pytest.mark.slow
+def test_a_2_2_gb_model_exports_loads_and_verifies():
+    """4 LSTM layers of hidden 4096 (2.15 GB of float32 weights), beyond protobuf's 2 GiB limit: about 4 minutes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "large_export.py"
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "weights: 2048 MB" in proc.stdout and ", ok" in proc.stdout
