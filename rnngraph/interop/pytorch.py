@@ -22,6 +22,8 @@ optional ``lengths (batch,)`` standing for ``pack_padded_sequence(x, lengths)``:
   ``(num_layers*directions, batch, H)``;
 - ``y`` with a `head`: ``head(output)`` at every step (``head_on="output"``) or ``head(h_n of the
   top layer)`` (``head_on="h_n"``: ``h_n[-1]``, or ``cat(h_n[-2], h_n[-1])`` when bidirectional).
+  Past a row's length a per-step head gives 0, like every rnngraph sequence, where torch gives
+  ``head(0)`` (its bias) on the padded output; the valid steps agree.
 
 `head` is a ``torch.nn.Linear`` or a ``torch.nn.Sequential(Linear[, Softmax(dim=-1) | Sigmoid |
 Tanh | ReLU])``. ``bias=False`` gives zero biases. Refused: ``proj_size`` (no rnngraph cell
@@ -125,6 +127,8 @@ def import_pytorch(module: Any, head: Any = None, *, head_on: str = "output", na
         bias = linear.bias if linear.bias is not None else [0.0] * int(linear.out_features)
         loader.set("head", {"W": as_array(linear.weight, "head weight"), "b": as_array(bias, "head bias")})
     notes = ["inputs are batch-major (batch, time, features); lengths stand for pack_padded_sequence"]
+    if linear is not None and head_on == "output":
+        notes.append("y past a row's length is 0 here; torch's head maps the padded output to its bias there")
     if float(getattr(module, "dropout", 0.0)) and layers > 1:
         notes.append(f"dropout={module.dropout} acts between layers only in training; imported as in eval() mode, "
                      "where it is the identity")
