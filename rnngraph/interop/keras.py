@@ -4,7 +4,8 @@
     imported = import_keras(keras_model); feeds = imported.feeds(ids=ids)   # lengths from the mask
 
 Reads a Keras 3 model (functional or Sequential, built from ``keras.Input``) whose layers are
-``Embedding``, ``Masking``, ``SimpleRNN``/``LSTM``/``GRU``, ``Bidirectional`` and ``Dense``,
+``Embedding``, ``Masking``, ``SimpleRNN``/``LSTM``/``GRU``, ``Bidirectional`` and ``Dense`` (and
+``Dropout``-like layers, the identity at inference),
 each recurrent layer mapped through its cell's registered layout:
 
     SimpleRNN(activation)                     Recurrent(RNN(H, activation))
@@ -59,7 +60,9 @@ from rnngraph.interop.params import ParamsLoader
 from rnngraph.interop.weights import as_array, from_keras
 
 DENSE_ACTIVATIONS = {"linear": "none", "softmax": "softmax", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu"}
-LAYERS = "InputLayer, Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional and Dense"
+LAYERS = "InputLayer, Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, Dense and Dropout"
+#: layers that are the identity at inference
+INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise")
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,14 @@ class _Walk:
         key = (id(layer), node_index)
         if key not in self.done:
             node = layer._inbound_nodes[node_index]
-            extra = sorted(k for k, v in node.arguments.kwargs.items() if v is not None and k not in ("training",))
-            if extra or len(node.input_tensors) != 1:
+            # Keras passes the mask it propagates as a `mask` argument; this walk follows masks itself
+            extra = sorted(k for k, v in node.arguments.kwargs.items() if v is not None
+                           and k not in ("training", "mask"))
+            if extra or len(node.arguments.args) != 1:
                 raise ModelError(f"import_keras: layer {layer.name!r} ({kind}) is called with "
-                                 f"{len(node.input_tensors)} tensors{' and ' + ', '.join(extra) if extra else ''}; "
-                                 "rnngraph imports layers called on one tensor (no initial_state or mask arguments).")
-            self.done[key] = self.layer(layer, kind, node.input_tensors[0])
+                                 f"{len(node.arguments.args)} tensors{' and ' + ', '.join(extra) if extra else ''}; "
+                                 "rnngraph imports layers called on one tensor (no initial_state).")
+            self.done[key] = self.layer(layer, kind, node.arguments.args[0])
         return self.done[key][tensor_index]
 
     def input(self, layer: Any, keras_tensor: Any, tokens: int | None) -> Tensor:
@@ -135,6 +140,9 @@ class _Walk:
             return [self.dense(layer, self.value(source))]
         if kind == "Bidirectional":
             return self.bidirectional(layer, self.value(source))
+        if kind in INFERENCE_IDENTITY:
+            self.notes.append(f"{layer.name}: {kind} acts only in training; imported as at inference (identity)")
+            return [self.value(source)]
         if layout_for_layer(layer, "keras") is not None:
             return self.recurrent(layer, self.value(source))
         raise ModelError(f"import_keras: layer {layer.name!r} is a {kind}; rnngraph imports models built from "
@@ -166,8 +174,8 @@ class _Walk:
         config = layer.get_config()
         activation = config.get("activation")
         if activation not in DENSE_ACTIVATIONS:
-            raise ModelError(f"import_keras: Dense {layer.name!r} has activation={activation!r}; rnngraph's Dense takes "
-                             f"one of {sorted(DENSE_ACTIVATIONS)}.")
+            raise ModelError(f"import_keras: Dense {layer.name!r} has activation={activation!r}; rnngraph's Dense "
+                             f"takes one of {sorted(DENSE_ACTIVATIONS)}.")
         name = _identifier(layer.name)
         out = Dense(int(config["units"]), DENSE_ACTIVATIONS[activation], name=name)(x.tensor)
         assert isinstance(out, Tensor)

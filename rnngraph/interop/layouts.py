@@ -27,8 +27,16 @@ from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.cells.gru import GRU
 from rnngraph.dsl.cells.lstm import LSTM
 from rnngraph.dsl.cells.rnn import RNN, RNN_ACTIVATIONS
-from rnngraph.dsl.gates import KERAS_GRU, KERAS_LSTM, ONNX_GRU, ONNX_LSTM, PYTORCH_GRU, PYTORCH_LSTM, RNN_GATES
-from rnngraph.dsl.gates import GateOrder
+from rnngraph.dsl.gates import (
+    KERAS_GRU,
+    KERAS_LSTM,
+    ONNX_GRU,
+    ONNX_LSTM,
+    PYTORCH_GRU,
+    PYTORCH_LSTM,
+    RNN_GATES,
+    GateOrder,
+)
 from rnngraph.errors import ModelError
 
 FRAMEWORKS = {"pytorch": "PyTorch", "keras": "Keras"}

@@ -120,8 +120,7 @@ class ParamsLoader:
             raise ParameterError(
                 f"model {self.model.name!r}: nodes {self.unset_nodes()} were never set (parameters {missing}); "
                 "set them, or pass rest=model.init(seed) to keep initial values for them.")
-        out = {name: self.values[name] if name in self.values else np.asarray(rest[name], dtype=np.float32)
-               for name in self.specs} if missing else dict(self.values)
+        out = {**{k: np.asarray(v, dtype=np.float32) for k, v in (rest or {}).items()}, **self.values}
         self.model.check_params(out)
         return {name: out[name] for name in self.specs}
 

@@ -96,7 +96,7 @@ def import_pytorch(module: Any, head: Any = None, *, head_on: str = "output", na
 
     x = Input(input_name, features=int(module.input_size))
     one: Recurrent | Bidirectional = Bidirectional(cell, merge="concat") if bidirectional else Recurrent(cell)
-    layer = (Stack([one] * layers, returns=returns, name=node) if layers > 1
+    layer = (Stack((one,) * layers, returns=returns, name=node) if layers > 1
              else Bidirectional(cell, merge="concat", returns=returns, name=node) if bidirectional
              else Recurrent(cell, returns=returns, name=node))
     produced = layer(x)
@@ -113,8 +113,9 @@ def import_pytorch(module: Any, head: Any = None, *, head_on: str = "output", na
     linear = None
     if head is not None:
         linear, activation = _head(head, width, head_on)
-        outputs["y"] = Dense(int(linear.out_features), activation, name="head")(
-            produced[1] if head_on == "h_n" else produced[0])
+        y = Dense(int(linear.out_features), activation, name="head")(produced[1] if head_on == "h_n" else produced[0])
+        assert isinstance(y, Tensor)
+        outputs["y"] = y
     model = Model(x, outputs, name=name or f"torch_{node}")
 
     loader = ParamsLoader(model)

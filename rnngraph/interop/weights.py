@@ -45,6 +45,8 @@ def as_array(value: object, what: str, ndim: int | None = None) -> np.ndarray:
     detach = getattr(value, "detach", None)
     if callable(detach):  # torch tensors: off the graph and onto the CPU before numpy reads them
         value = detach().cpu().numpy()
+    elif not isinstance(value, np.ndarray) and callable(to_numpy := getattr(value, "numpy", None)):
+        value = to_numpy()  # Keras variables, whose __array__ predates numpy 2's copy keyword
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
