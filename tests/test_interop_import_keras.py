@@ -64,12 +64,15 @@ def run(keras_model, x):
 def assert_all_close(want, *ours, valid_only=()):
     """Each output of `ours` equals Keras; for indices in `valid_only`, on valid steps, 0 on padded ones."""
     padded = np.arange(6)[None, :] >= LENGTHS[:, None]
-    for outs in ours:
+    for kind, outs in zip(("oracle", "export"), ours, strict=False):
+        worst = 0.0
         for i, (w, o) in enumerate(zip(want, outs, strict=True)):
             if i in valid_only:
                 assert not o[padded].any(), f"output {i}: rnngraph emits 0 at padded steps"
                 w = np.where(padded[..., None], 0.0, w)
             assert_close(o, w, "reference", what=f"output {i}")
+            worst = max(worst, float(np.max(np.abs(o - w))))
+        print(f"max abs error vs Keras: {kind} {worst:.1e}")  # for the record (pytest -rP shows it)
 
 
 def with_random_weights(model, seed=0):

@@ -101,9 +101,14 @@ def _keras_option(config: Mapping[str, Any], key: str) -> Any:
     return value
 
 
-def _require(where: str, what: str, value: object, expected: object, why: str) -> None:
-    if value != expected:
-        raise ModelError(f"{where}: {what}={value!r} has no rnngraph counterpart; expected {expected!r}. {why}")
+def _check_gate_activations(layer: Any, config: Mapping[str, Any], cell: str) -> None:
+    """Keras lets gated layers change their activations; rnngraph's LSTM and GRU compute with Keras' defaults."""
+    for key, expected in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
+        value = _keras_option(config, key)
+        if value != expected:
+            raise ModelError(f"Keras layer {layer.name!r}: {key}={value!r} has no rnngraph counterpart; expected "
+                             f"{expected!r}. rnngraph's {cell} computes the gates with sigmoid and the candidate "
+                             "with tanh.")
 
 
 # -- RNN ----------------------------------------------------------------------------
@@ -154,10 +159,7 @@ def _lstm_from_pytorch(module: Any) -> Cell:
 
 def _lstm_from_keras(layer: Any) -> Cell:
     config = layer.get_config()
-    why = "rnngraph's LSTM computes the gates with sigmoid and the candidate and output with tanh."
-    _require(f"Keras layer {layer.name!r}", "activation", _keras_option(config, "activation"), "tanh", why)
-    _require(f"Keras layer {layer.name!r}", "recurrent_activation",
-             _keras_option(config, "recurrent_activation"), "sigmoid", why)
+    _check_gate_activations(layer, config, "LSTM")
     return LSTM(int(config["units"]))
 
 
@@ -183,10 +185,7 @@ def _gru_from_pytorch(module: Any) -> Cell:
 
 def _gru_from_keras(layer: Any) -> Cell:
     config = layer.get_config()
-    why = "rnngraph's GRU computes the gates with sigmoid and the candidate with tanh."
-    _require(f"Keras layer {layer.name!r}", "activation", _keras_option(config, "activation"), "tanh", why)
-    _require(f"Keras layer {layer.name!r}", "recurrent_activation",
-             _keras_option(config, "recurrent_activation"), "sigmoid", why)
+    _check_gate_activations(layer, config, "GRU")
     return GRU(int(config["units"]), linear_before_reset=bool(config.get("reset_after", True)))
 
 
