@@ -192,3 +192,13 @@ def test_layer_weights_remember_cell_and_direction():
     local = from_pytorch(cell, to_pytorch(cell, random_local(cell)), reverse=False)
     assert isinstance(local, LayerWeights) and local.cell == cell and local.reverse is False
     assert sorted(local) == ["B", "R", "W"] and all(v.dtype == np.float32 for v in local.values())
+
+
+def test_interop_imports_neither_framework():
+    """The converters and importers read framework objects by duck typing: importing them loads neither."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rnngraph.interop; "
+            "assert not {'torch', 'keras', 'tensorflow'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
