@@ -193,5 +193,15 @@ def test_what_import_keras_refuses():
         import_keras(refused(L.Dense(3), L.Masking(name="late"), L.LSTM(2)))
     with pytest.raises(ModelError, match=r"Dense 'd' has activation='gelu'"):
         import_keras(refused(L.LSTM(3), L.Dense(2, activation="gelu", name="d")))
+    x = keras.Input((None, FEATURES), name="x")
+    own_mask = keras.ops.not_equal(x[:, :, 0], 0.0)
+    with pytest.raises(ModelError, match=r"layer 'own' \(LSTM\) is called with a mask of its own"):
+        import_keras(keras.Model(x, L.LSTM(3, name="own")(x, mask=own_mask)))
+    h0 = keras.Input((3,), name="h0")
+    with pytest.raises(ModelError, match=r"layer 'start' \(GRU\) is called with 1 tensors and initial_state; "
+                                         r"rnngraph imports layers called on one tensor"):
+        import_keras(keras.Model([x, h0], L.GRU(3, name="start")(x, initial_state=[h0])))
+    with pytest.raises(ModelError, match=r"stateful=True carries states across calls"):
+        import_keras(keras.Sequential([keras.Input((None, FEATURES), batch_size=2), L.LSTM(3, stateful=True)]))
     with pytest.raises(ModelError, match=r"has no symbolic outputs; build it from keras.Input"):
         import_keras(keras.Sequential([L.LSTM(3)]))

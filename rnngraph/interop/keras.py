@@ -108,7 +108,12 @@ class _Walk:
                 raise ModelError(f"import_keras: layer {layer.name!r} ({kind}) is called with "
                                  f"{len(node.arguments.args)} tensors{' and ' + ', '.join(extra) if extra else ''}; "
                                  "rnngraph imports layers called on one tensor (no initial_state).")
-            self.done[key] = self.layer(layer, kind, node.arguments.args[0])
+            source = node.arguments.args[0]
+            if (node.arguments.kwargs.get("mask") is not None and kind not in ("Embedding", "Masking")
+                    and not self.value(source).masked):
+                raise ModelError(f"import_keras: layer {layer.name!r} ({kind}) is called with a mask of its own; "
+                                 "rnngraph follows only the masks of Embedding(mask_zero=True) and Masking.")
+            self.done[key] = self.layer(layer, kind, source)
         return self.done[key][tensor_index]
 
     def input(self, layer: Any, keras_tensor: Any, tokens: int | None) -> Tensor:
