@@ -41,11 +41,13 @@ _LAZY = {
     "Attention": "rnngraph.dsl.attention",
     "Decoder": "rnngraph.dsl.decoder",
     "export": "rnngraph.exporters.onnx",
+    "ExportOptions": "rnngraph.compiler.options",
     "runtime": "rnngraph.runtime",
 }
 
 if TYPE_CHECKING:
     import rnngraph.runtime as runtime
+    from rnngraph.compiler.options import ExportOptions
     from rnngraph.dsl import (
         RNN,
         SRN,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.compiler.cells.clockwork import forced_form
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.errors import ModelError
 from rnngraph.runtime import oracle
 from tests.conftest import SHAPES, assert_close, assert_matches, run_both
@@ -108,8 +108,7 @@ def test_oracle_against_a_hand_computed_example():
     feeds = {"x": np.array([[[v] for v in xs]], np.float32)}
     assert_close(oracle.run(model, params, **feeds)["y"], expected, what="oracle vs hand computation")
     for form in ("dense", "ladder"):
-        with forced_form(form):
-            got, _ = run_both(model, params, feeds)
+        got, _ = run_both(model, params, feeds, clockwork_form=form)
         assert_close(got["y"], expected, "float32", what=f"onnxruntime ({form}) vs hand computation")
 
 
@@ -127,8 +126,7 @@ CELLS = {
 @pytest.mark.parametrize("batch,time", SHAPES)
 def test_matches_oracle(form, reverse, batch, time):
     model = recurrent_model(CELLS["odd_groups"](), reverse=reverse)
-    with forced_form(form):
-        assert_matches(model, batch=batch, time=time, lowering="scan", seed=batch * 10 + time)
+    assert_matches(model, batch=batch, time=time, lowering="scan", seed=batch * 10 + time, clockwork_form=form)
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
@@ -140,8 +138,7 @@ def test_matches_oracle_for_other_clocks(name, reverse, lowering):
     model = recurrent_model(cell, reverse=reverse)
     forms = ["dense", "ladder"] if cell.nested_periods() else ["dense"]
     for form in forms:
-        with forced_form(form):
-            assert_matches(model, batch=4, time=13, lowering=lowering, seed=7)
+        assert_matches(model, batch=4, time=13, lowering=lowering, seed=7, clockwork_form=form)
 
 
 def test_weights_outside_the_mask_never_matter():
@@ -154,9 +151,8 @@ def test_weights_outside_the_mask_never_matter():
     noisy["rec/R"] = noisy["rec/R"].astype(np.float32)
     feeds = model.example_inputs(3, 11, 0)
     for form in ("dense", "ladder"):
-        with forced_form(form):
-            clean_ort, clean_ref = run_both(model, params, feeds)
-            noisy_ort, noisy_ref = run_both(model, noisy, feeds)
+        clean_ort, clean_ref = run_both(model, params, feeds, clockwork_form=form)
+        noisy_ort, noisy_ref = run_both(model, noisy, feeds, clockwork_form=form)
         np.testing.assert_array_equal(noisy_ort["y"], clean_ort["y"])
         np.testing.assert_array_equal(noisy_ref["y"], clean_ref["y"])
         assert_matches(model, noisy, feeds=feeds)
@@ -192,8 +188,7 @@ def test_survey_example_period_8_group_changes_only_every_8_steps(form):
     cell = rg.Clockwork(256, periods=(1, 2, 4, 8))
     model = recurrent_model(cell)
     feeds = model.example_inputs(2, 20, 1, ragged=False)
-    with forced_form(form):
-        got, ref = run_both(model, model.init(1), feeds)
+    got, ref = run_both(model, model.init(1), feeds, clockwork_form=form)
     for y in (got["y"], ref["y"]):
         for b in range(2):
             for (start, stop), period in zip(cell.bounds, cell.periods, strict=True):
@@ -208,8 +203,7 @@ def test_reverse_clock_counts_from_each_rows_last_step(form):
     model = recurrent_model(cell, reverse=True)
     feeds = model.example_inputs(3, 20, 3)
     feeds["lengths"] = np.array([20, 13, 6])
-    with forced_form(form):
-        got, ref = run_both(model, model.init(0), feeds)
+    got, ref = run_both(model, model.init(0), feeds, clockwork_form=form)
     for y in (got["y"], ref["y"]):
         for b, length in enumerate(feeds["lengths"]):
             order = list(range(length - 1, -1, -1))
@@ -240,5 +234,4 @@ def test_random_clockworks_match_the_oracle(seed):
     model = recurrent_model(cell, features=int(rng.integers(1, 6)), reverse=bool(rng.integers(0, 2)))
     batch, time = int(rng.integers(1, 5)), int(rng.integers(1, 30))
     for form in (["dense", "ladder"] if cell.nested_periods() else ["dense"]):
-        with forced_form(form):
-            assert_matches(model, batch=batch, time=time, seed=seed)
+        assert_matches(model, batch=batch, time=time, seed=seed, clockwork_form=form)

@@ -23,6 +23,7 @@ import onnx
 from onnx import helper
 
 from rnngraph.compiler import compile_model
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ExportError
 
@@ -65,10 +66,10 @@ def check_opset(opset: object) -> int:
 
 
 def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET,
-                      lowering: str = "auto") -> onnx.ModelProto:
-    """Compile, assemble and check; writes nothing."""
+                      lowering: str = "auto", *, options: ExportOptions | None = None) -> onnx.ModelProto:
+    """Compile, assemble and check; writes nothing. `options`: see `export`."""
     opset = check_opset(opset)
-    compiled = compile_model(model, params, opset, lowering)
+    compiled = compile_model(model, params, opset, lowering, options)
     opset_ids = [helper.make_opsetid("", opset)]
     proto = helper.make_model(
         compiled.graph, opset_imports=opset_ids, producer_name="rnngraph", producer_version=VERSION,
@@ -97,14 +98,17 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
 
 
 def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLike[str] | None = None, *,
-           opset: int = DEFAULT_OPSET, lowering: str = "auto") -> onnx.ModelProto:
+           opset: int = DEFAULT_OPSET, lowering: str = "auto",
+           options: ExportOptions | None = None) -> onnx.ModelProto:
     """Export `model` with `params` to ONNX; write it to `path` if given. Returns the ModelProto.
 
     `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
     measured), ``scan`` (Scan everywhere), ``native`` (ONNX's native op wherever a
-    cell maps onto it exactly, Scan elsewhere).
+    cell maps onto it exactly, Scan elsewhere). `options`: every export choice as one
+    `ExportOptions` (the lowering, the Clockwork form); give the lowering there or
+    as `lowering`, not both.
     """
-    proto = build_model_proto(model, params, opset, lowering)
+    proto = build_model_proto(model, params, opset, lowering, options=options)
     if path is not None:
         write_atomic(proto, os.fspath(path))
     return proto
