@@ -34,11 +34,15 @@ def run_both(model: Model, params: Mapping[str, np.ndarray], feeds: Mapping[str,
     return run_ort(model, params, feeds, lowering, opset, clockwork_form), oracle.run(model, params, **feeds)
 
 
-def tagger(cell: rg.Cell | None = None, activation: str = "softmax") -> tuple[Model, dict[str, np.ndarray]]:
-    """The smallest useful model, ``x (batch, time, 4) → Recurrent(cell) → Dense(3)``, and its parameters."""
+def tagger(cell: rg.Cell | None = None, activation: str = "softmax", *, extra_layer: bool = False,
+           dense_name: str | None = None) -> tuple[Model, dict[str, np.ndarray]]:
+    """The smallest useful model, ``x (batch, time, 4) → Recurrent(cell) [→ Recurrent(RNN(7))] → Dense(3)``
+    (cell: RNN(7) by default), and its parameters (seed 0)."""
     x = rg.Input("x", features=4)
-    y = rg.Dense(3, activation=activation)(rg.Recurrent(cell if cell is not None else rg.RNN(7))(x))
-    model = rg.Model(x, {"y": y}, name="tagger")
+    h = rg.Recurrent(cell if cell is not None else rg.RNN(7))(x)
+    if extra_layer:
+        h = rg.Recurrent(rg.RNN(7))(h)
+    model = rg.Model(x, {"y": rg.Dense(3, activation=activation, name=dense_name)(h)}, name="tagger")
     return model, model.init(0)
 
 
