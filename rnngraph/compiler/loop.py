@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from onnx import ValueInfoProto
+from onnx import GraphProto, ValueInfoProto
 
 from rnngraph.compiler.builder import Dim, GraphBuilder, value_info
 from rnngraph.compiler.idioms import blend
@@ -47,6 +47,8 @@ from rnngraph.errors import ExportError
 #: (a Loop restates the axis with it); `UNKNOWN` (a Scan only: nothing is restated); None: no trailing axis
 Width = int | str | None
 UNKNOWN = ""
+#: a body output: value, dtype, dims (None: unknown rank)
+_Output = tuple[str, str, list[Dim] | None]
 
 
 @dataclass
@@ -200,18 +202,19 @@ class LoopBody:
         return LoopOutputs(dict(zip(self._carried, outs[:n], strict=True)),
                            dict(zip(self._emitted, outs[n:], strict=True)))
 
-    def _graph(self, heads: list[ValueInfoProto], first_outputs: list[tuple[str, str, list[Dim]]]) -> object:
+    def _graph(self, heads: list[ValueInfoProto], first_outputs: list[_Output]) -> GraphProto:
         b = self.b
         b.inputs = heads + [value_info(c.prev, c.dtype, c.dims) for c in self._carried.values()] \
             + [info for _, info in self._scanned]
-        outputs = first_outputs + [(self.value(name), c.dtype, c.dims) for name, c in self._carried.items()]
+        outputs: list[_Output] = first_outputs + [(self.value(name), c.dtype, c.dims)
+                                                  for name, c in self._carried.items()]
         outputs += [(value, dtype, [None] if width is None else [None, width if isinstance(width, int) else None])
                     for value, dtype, width in self._emitted.values()]
         for value, dtype, dims in self._distinct(outputs):
             b.add_output(value, dtype, dims)
         return b.graph(self.scope)
 
-    def _distinct(self, outputs: list[tuple[str, str, list[Dim]]]) -> list[tuple[str, str, list[Dim]]]:
+    def _distinct(self, outputs: list[_Output]) -> list[_Output]:
         """Body outputs with each value listed once and computed in the body (Identity copies otherwise)."""
         produced = {o for node in self.b.nodes for o in node.output}
         seen: set[str] = set()
@@ -224,12 +227,14 @@ class LoopBody:
         return out
 
 
-def sequence_clock(g: GraphBuilder, x: str, lengths_i32: str | None, reverse: bool) -> str:
+def sequence_clock(g: GraphBuilder, x: str, lengths_i32: str | None, reverse: bool, start: str | None = None) -> str:
     """``(batch, time, 1)`` float, the step number of each row at each step of a Scan over ``x``.
 
     Forward: step t. Reverse: ``lengths[b] - 1 - t``, so each row counts from 0 at its
     own first processed step; the padded steps a reverse Scan meets before a row's last
     valid step get negative numbers, which the padding blend makes irrelevant.
+    `start` ``(batch, 1)`` float is added when given: where each row's clock stands
+    at its first step (a chunk of a longer stream).
     """
     with g.scope("step_index"):
         time = g.dim(x, 1)
@@ -242,4 +247,7 @@ def sequence_clock(g: GraphBuilder, x: str, lengths_i32: str | None, reverse: bo
             last = g.op("Sub", g.cast(last_steps, "float32"), g.const("one_f", 1.0))
             steps = g.op("Sub", last, steps)
         shape = g.op("Concat", g.dim(x, 0), time, g.const("one_i", [1], "int64"), axis=0)
-        return g.op("Expand", steps, shape, name="steps")  # (batch, time, 1)
+        steps = g.op("Expand", steps, shape, name="steps")  # (batch, time, 1)
+        if start is not None:
+            steps = g.op("Add", steps, g.unsqueeze(start, [2]), name="steps_from_start")
+        return steps

@@ -9,7 +9,8 @@ Inactive groups keep their state exactly: their rows are either blended back wit
 recomputed. R arrives masked (block upper triangular) from `effective`, so weights
 outside the mask are zero in every export whatever the caller supplied.
 
-Two forms of the step, chosen per cell by `choose_form` (a cost model, below):
+Two forms of the step, chosen once per cell by `choose_form` (a cost model, below, unless
+`ExportOptions.clockwork_form` names one); `hoist` and `step` both receive that choice:
 
 ``dense``  every row recomputed, old and new state blended with the clock mask m_t:
            h_t = h + m_t ⊙ (φ(Gemm(h, R, u_t)) − h)                     (5 body nodes)
