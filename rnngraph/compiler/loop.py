@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from onnx import GraphProto, ValueInfoProto
 
@@ -71,7 +72,7 @@ class LoopOutputs:
 class LoopBody:
     """One Scan or Loop body under construction (see the module docstring)."""
 
-    def __init__(self, g: GraphBuilder, kind: str, scope: str = "body", *,
+    def __init__(self, g: GraphBuilder, kind: Literal["scan", "loop"], scope: str = "body", *,
                  clock_start: Callable[[], str] | None = None, clock_steps: Callable[[], str] | None = None) -> None:
         if kind not in ("scan", "loop"):
             raise ValueError(f"a loop body is a 'scan' or a 'loop', not {kind!r}")
