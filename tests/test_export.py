@@ -149,3 +149,23 @@ def test_large_weights_go_to_external_data(tmp_path, monkeypatch):
     assert proto.graph.initializer[0].raw_data  # the returned proto keeps its weights inline
     feeds = model.example_inputs(2, 4)
     np.testing.assert_array_equal(Session(path).run(**feeds)["y"], Session(proto).run(**feeds)["y"])
+
+
+def test_export_options_travel_as_one_object():
+    """`options=` gives every export choice; `lowering=` alone is the short form; both at once must agree."""
+    model, params = tagger(rg.LSTM(5))
+    by_options = rg.export(model, params, options=rg.ExportOptions(lowering="scan"))
+    by_keyword = rg.export(model, params, lowering="scan")
+    assert by_options.SerializeToString() == by_keyword.SerializeToString()
+    assert "Scan" in {n.op_type for n in by_options.graph.node}
+    with pytest.raises(ExportError, match=r"the lowering is given twice: `lowering='native'` and "
+                                          r"`options.lowering='scan'`; give it in the options only"):
+        rg.export(model, params, lowering="native", options=rg.ExportOptions(lowering="scan"))
+    with pytest.raises(ExportError, match=r"invalid value for `options`: expected an rnngraph ExportOptions, "
+                                          r"received dict"):
+        rg.export(model, params, options={"lowering": "scan"})
+    with pytest.raises(ExportError, match=r"invalid value for `lowering`: expected one of \('auto', 'scan', "
+                                          r"'native'\), received 'fast'"):
+        rg.ExportOptions(lowering="fast")
+    with pytest.raises(AttributeError):  # frozen: an export cannot be steered by changing the object later
+        rg.ExportOptions().lowering = "scan"  # type: ignore[misc]
