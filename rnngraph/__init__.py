@@ -41,6 +41,7 @@ _LAZY = {
     "Attention": "rnngraph.dsl.attention",
     "Decoder": "rnngraph.dsl.decoder",
     "export": "rnngraph.exporters.onnx",
+    "ExportOptions": "rnngraph.compiler.options",
     "runtime": "rnngraph.runtime",
     "interop": "rnngraph.interop",
 }
@@ -50,6 +51,7 @@ _MODULES = ("runtime", "interop")
 if TYPE_CHECKING:
     import rnngraph.interop as interop
     import rnngraph.runtime as runtime
+    from rnngraph.compiler.options import ExportOptions
     from rnngraph.dsl import (
         RNN,
         SRN,

@@ -34,10 +34,10 @@ def test_verify_long_and_short(time, capsys):
 
 def test_verify_fails_on_a_wrong_model(tmp_path, capsys, monkeypatch):
     """A deliberately broken lowering must make verify exit 1 (the check can fail)."""
-    import rnngraph.compiler.cells.rnn as lowering
+    import rnngraph.compiler.idioms as lowering
 
-    original = lowering.ONNX_ACTIVATION["tanh"]
-    monkeypatch.setitem(lowering.ONNX_ACTIVATION, "tanh", "Sigmoid")
+    original = lowering.ACTIVATIONS["tanh"]
+    monkeypatch.setitem(lowering.ACTIVATIONS, "tanh", "Sigmoid")
     assert main(["verify", CLASSIC, "--lowering", "scan"]) == 1
     assert "FAIL" in capsys.readouterr().out
     assert original == "Tanh"

@@ -23,6 +23,7 @@ import onnx
 from onnx import helper
 
 from rnngraph.compiler import compile_model
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ExportError
 from rnngraph.exporters.onnx import write
@@ -67,10 +68,14 @@ def check_opset(opset: object) -> int:
 
 
 def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET,
-                      lowering: str = "auto", *, check: bool = True) -> onnx.ModelProto:
-    """Compile, assemble and (unless `check` is False) check with onnx's full checker; writes nothing."""
+                      lowering: str = "auto", *, options: ExportOptions | None = None,
+                      check: bool = True) -> onnx.ModelProto:
+    """Compile, assemble and (unless `check` is False) check with onnx's full checker; writes nothing.
+
+    `options`: see `export`.
+    """
     opset = check_opset(opset)
-    compiled = compile_model(model, params, opset, lowering)
+    compiled = compile_model(model, params, opset, lowering, options)
     opset_ids = [helper.make_opsetid("", opset)]
     proto = helper.make_model(
         compiled.graph, opset_imports=opset_ids, producer_name="rnngraph", producer_version=VERSION,
@@ -97,14 +102,17 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
 
 
 def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLike[str] | None = None, *,
-           opset: int = DEFAULT_OPSET, lowering: str = "auto") -> onnx.ModelProto:
+           opset: int = DEFAULT_OPSET, lowering: str = "auto",
+           options: ExportOptions | None = None) -> onnx.ModelProto:
     """Export `model` with `params` to ONNX; write it to `path` if given. Returns the ModelProto.
 
     `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
     measured), ``scan`` (Scan everywhere), ``native`` (ONNX's native op wherever a
-    cell maps onto it exactly, Scan elsewhere).
+    cell maps onto it exactly, Scan elsewhere). `options`: every export choice as one
+    `ExportOptions` (the lowering, the Clockwork form); give the lowering there or
+    as `lowering`, not both.
     """
-    proto = build_model_proto(model, params, opset, lowering, check=False)
+    proto = build_model_proto(model, params, opset, lowering, options=options, check=False)
     large = write.needs_external_data(proto, EXTERNAL_DATA_BYTES)
     if not large:
         write.check(proto, model.name)
