@@ -62,6 +62,11 @@ class SignatureError(ModelError, TypeError):
 class Checked(type):
     """Metaclass of the DSL's base classes: turns a wrong constructor call into a `SignatureError`."""
 
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """What `inspect.signature` and editors show: the dataclass's own parameters, not ``(*args, **kwargs)``."""
+        return _signature(cls)
+
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         signature = _signature(cls)
         try:
