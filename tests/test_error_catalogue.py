@@ -99,7 +99,7 @@ CASES: dict[str, Callable[[pathlib.Path, pathlib.Path], object]] = {
     "params-missing": lambda i, o: recurrent(rg.RNN(3)).check_params({}),
     "params-shape": lambda i, o: recurrent(rg.RNN(3)).check_params(
         {**recurrent(rg.RNN(3)).init(0), "rnn0/W": np.zeros((3, 5), np.float32)}),
-    "params-file": lambda i, o: rg.load_params(recurrent(rg.RNN(3)), str(i / "none.npz")),
+    "params-file": lambda i, o: recurrent(rg.RNN(3)).load_params(str(i / "none.npz")),
     # exporting
     "opset": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0), opset=12),
     "lowering": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0), lowering="fast"),
