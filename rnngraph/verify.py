@@ -201,6 +201,10 @@ def load_model_file(path: str | os.PathLike[str], seed: int = 0) -> ModelFile:
         namespace = runpy.run_path(path, run_name="__rnngraph_model__")
     except RnnGraphError:
         raise
+    except SystemExit as exc:  # a script's exit must not pass for success (nor end the caller's process)
+        raise ModelError(f"{path}: the model file called sys.exit({exc.code!r}){_where(exc, path)}; a model file "
+                         f"must define `model` and return. Put script-only code under "
+                         f"`if __name__ == \"__main__\":`.") from exc
     except Exception as exc:  # noqa: BLE001 - the user's file: say where it failed, in one line
         raise ModelError(f"{path}: running the model file failed{_where(exc, path)}: "
                          f"{type(exc).__name__}: {exc}") from exc

@@ -90,7 +90,7 @@ def test_bad_model_file(tmp_path, capsys):
     assert main(["verify", str(bad)]) == 2
     assert "defines no `model`" in capsys.readouterr().err
     assert main(["verify", CLASSIC, "--time", "0"]) == 2
-    assert "--time must be at least 1" in capsys.readouterr().err
+    assert "argument --time: must be at least 1, received 0" in capsys.readouterr().err
 
 
 def test_demo_prints_a_verified_table(tmp_path, capsys):

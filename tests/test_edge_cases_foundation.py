@@ -145,7 +145,7 @@ def test_show_a_corrupt_onnx_file(tmp_path, capsys):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01 not a model")
     assert main(["show", str(junk)]) == 2
-    assert "is not a readable ONNX file" in capsys.readouterr().err
+    assert "is not an ONNX file (its first bytes are not an ONNX header)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("source,match", [
