@@ -184,6 +184,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rnngraph.bench.model_file import main as bench_main
+
+    return int(bench_main([args.model, *args.options]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rnngraph.exporters.onnx import DEFAULT_OPSET
 
@@ -217,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="describe a model file or an .onnx file")
     model_options(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("bench", help="time a model file in onnxruntime (options: python -m rnngraph.bench -h)")
+    p.add_argument("model", help="a Python file that defines `model` (and optionally `params`)")
+    p.add_argument("options", nargs=argparse.REMAINDER, help="--batch, --time, --threads, --json, ...")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="export and verify every sample, print one table")
     p.add_argument("--samples", default=default_samples_dir())
