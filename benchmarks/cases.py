@@ -43,10 +43,13 @@ from rnngraph.bench.measure import (
     time_contenders,
 )
 from rnngraph.bench.memory import measure as measure_memory
+from rnngraph.bench.profile import op_profile
 from rnngraph.bench.timing import Rounds
 from rnngraph.bench.torch_baseline import torch_available, torch_kind
 
 VOCAB = 100
+#: untimed pause after a multi-threaded contender (onnxruntime's workers spin-wait after a run)
+SETTLE_S = 0.05
 PERIODS = (1, 2, 4, 8)
 
 
@@ -103,8 +106,10 @@ def torch_cell(model: rg.Model) -> tuple[str, rg.Cell] | None:
 
 
 def measure_case(cell_name: str, shape: Shape, rounds: Rounds, peak_gflops: float, *, threads2: bool,
-                 oracle_max_time: int, oracle_cap_s: float, memory: bool) -> dict[str, Any]:
-    """Every contender of one canonical model at one shape; see the module docstring."""
+                 oracle_max_time: int, oracle_cap_s: float, memory: bool, profile: bool) -> dict[str, Any]:
+    """Every contender of one canonical model at one shape; see the module docstring. With `profile`,
+    also onnxruntime's per-operator profile of the Scan export (``scan`` for cells with a native op,
+    else ``auto``)."""
     model = CELLS[cell_name](shape.input, shape.hidden)
     params = model.init(0)
     feeds = feeds_for(model, shape)
@@ -128,7 +133,6 @@ def measure_case(cell_name: str, shape: Shape, rounds: Rounds, peak_gflops: floa
     if torch_pair is not None:
         reference = "torch/onnx"
         torch_onnx = _add_torch(runs, madds, record, params, feeds, torch_pair, reference_out, memory)
-        pairs += [(name, "torch/onnx") for name in runs if name != "torch/onnx"]
         pairs += [("auto/session", "torch/eager"), ("auto/ort", "torch/eager")]
     else:
         reference = "bound/lstm-native"
@@ -136,13 +140,15 @@ def measure_case(cell_name: str, shape: Shape, rounds: Rounds, peak_gflops: floa
         bound_export = exports(bound, bound.init(0), ["native"])[0]["native"]
         runs[reference] = ort_runner(bound_export.data, feeds_for(bound, shape))
         madds[reference] = madds_per_step(bound)
-        pairs += [(name, reference) for name in runs if name != reference]
     if threads2:
         runs["auto/ort@2t"] = ort_runner(auto, feeds, threads=2)
         madds["auto/ort@2t"] = madds["auto/ort"]
         pairs.append(("auto/ort", "auto/ort@2t"))
+    pairs += [(name, reference) for name in runs if name != reference]
     record["reference"] = reference
-    record |= time_contenders(runs, rounds, Work(shape.batch * shape.time, madds, peak_gflops), pairs)
+    # after a 2-thread run its spinning workers would slow the next contender down: let them stop first
+    settle = {"auto/ort@2t": SETTLE_S} if threads2 else None
+    record |= time_contenders(runs, rounds, Work(shape.batch * shape.time, madds, peak_gflops), pairs, settle)
     if shape.time <= oracle_max_time:
         oracle, out = oracle_time(model, params, feeds, 3, oracle_cap_s)
         record["contenders"]["oracle"] = oracle
@@ -150,6 +156,10 @@ def measure_case(cell_name: str, shape: Shape, rounds: Rounds, peak_gflops: floa
     else:
         record["oracle_skipped"] = f"T={shape.time} > {oracle_max_time}: the oracle is a Python loop"
     record["step_nodes"] = {low: [asdict(b) for b in step_nodes(e.data)] for low, e in distinct.items()}
+    scan = "scan" if "scan" in distinct else "auto"
+    if profile and any(b["op"] == "Scan" for b in record["step_nodes"][scan]):
+        record["profile"] = {"lowering": scan, "ops": [asdict(o) | {"us_per_call": o.us_per_call}
+                                                       for o in op_profile(distinct[scan].data, feeds)]}
     if memory:
         record["memory"]["auto/ort"] = onnx_memory(auto, feeds)
         if torch_onnx:

@@ -53,7 +53,8 @@ def markdown(r: Mapping[str, Any]) -> str:
             "- threads: 1 intra-op thread unless a column says @2t; rounds: " + r["rounds"],
             f"- single-core SGEMM peak: {r['peak']['gflops']:.1f} GFLOP/s (onnxruntime MatMul "
             f"{r['peak']['n']}×{r['peak']['n']}, 1 thread)", ""]
-    return "\n".join(head + targets_section(r["targets"]) + cases_section(r["cases"]) + clockwork_section(r)
+    return "\n".join(head + targets_section(r["targets"]) + cases_section(r["cases"]) + profile_section(r["cases"])
+                     + clockwork_section(r)
                      + samples_section(r["samples"]) + [NOTES])
 
 
@@ -97,6 +98,26 @@ def cases_section(cases: Sequence[Mapping[str, Any]]) -> list[str]:
             markdown_table(["cell", "shape", "contender", "row-steps/s", "GFLOP/s", "of peak", "peak / model MiB"],
                            detail), "", "Outputs checked before timing (max |difference| against the rnngraph "
             "export): " + "; ".join(checks), ""]
+
+
+def profile_section(cases: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per profiled Scan export: its time per step, and the body's operators per step (calls × µs per call)."""
+    rows = []
+    for c in cases:
+        prof = c.get("profile")
+        if not prof:
+            continue
+        steps = c["shape"]["time"]
+        scan_us = sum(o["us_per_run"] for o in prof["ops"] if o["op"] == "Scan")
+        per_step = [o for o in prof["ops"] if o["op"] != "Scan" and o["calls_per_run"] >= steps]
+        body = ", ".join(f"{o['op']} {o['calls_per_run'] / steps:.0f}×{o['us_per_call']:.2f}" for o in per_step)
+        rows.append([c["cell"], c["shape"]["name"], prof["lowering"], scan_us / steps, body])
+    if not rows:
+        return []
+    return ["### onnxruntime's profile of the Scan exports", "",
+            "Kernel times from onnxruntime's profiler (which adds its own cost per node: read the proportions). "
+            "Scan µs/step includes its body; body operators per step as calls × µs per call.", "",
+            markdown_table(["cell", "shape", "lowering", "Scan µs/step", "body operators per step"], rows), ""]
 
 
 def _shape(case: Mapping[str, Any]) -> str:

@@ -9,13 +9,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import rnngraph as rg
 from rnngraph.bench.graphs import graph_stats, madds_per_step, step_nodes
 from rnngraph.bench.measure import exports
-from rnngraph.bench.timing import Rounds, Timings, interleaved
+from rnngraph.bench.profile import op_profile
+from rnngraph.bench.timing import Rounds, Timings, interleaved, ort_feeds
 from rnngraph.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +54,19 @@ def test_rounds_stop_at_the_budget_once_the_minimum_is_kept() -> None:
     assert timings.rounds == 4
 
 
+def test_bare_feeds_take_the_declared_types_and_keep_counts_scalar() -> None:
+    class Declared:  # what onnxruntime's session.get_inputs() gives: names and element types
+        def get_inputs(self) -> list[SimpleNamespace]:
+            return [SimpleNamespace(name="x", type="tensor(float)"),
+                    SimpleNamespace(name="steps", type="tensor(int64)")]
+
+    x = np.arange(6.0).reshape(2, 3).T  # float64, not C-contiguous
+    cast = ort_feeds(Declared(), {"x": x, "steps": np.array(7), "unused": np.zeros(1)})
+    assert set(cast) == {"x", "steps"}
+    assert cast["x"].dtype == np.float32 and cast["x"].flags.c_contiguous and np.array_equal(cast["x"], x)
+    assert cast["steps"].shape == () and cast["steps"].dtype == np.int64 and int(cast["steps"]) == 7
+
+
 # -- what an export costs --------------------------------------------------------------------
 def test_madds_count_every_weight_matrix_once_per_step() -> None:
     # LSTM W (4·7, 4), R (4·7, 7); Dense W (3, 7); biases add nothing
@@ -70,7 +86,7 @@ def test_graph_stats_and_identical_lowerings() -> None:
     distinct, same_as = exports(model, params)
     assert same_as == {"native": "auto"}  # an LSTM's auto lowering is the native op: timed once
     assert set(distinct) == {"auto", "scan"}
-    stats = graph_stats(distinct["auto"].proto, params)
+    stats = graph_stats(model, distinct["auto"].proto, params)
     assert stats.weight_bytes == 4 * model.count_params()
     assert stats.file_bytes == len(distinct["auto"].data)
     assert stats.file_over_weights == pytest.approx((stats.file_bytes - stats.weight_bytes) / stats.weight_bytes)
@@ -85,6 +101,18 @@ def test_step_nodes_are_counted_after_onnxruntime_optimizes() -> None:
     assert [b.op for b in bodies] == ["Scan"]
     assert 0 < bodies[0].nodes <= raw[0]
     assert sum(bodies[0].ops.values()) == bodies[0].nodes
+
+
+def test_profile_counts_body_kernels_once_per_step() -> None:
+    model = lstm_model()
+    distinct, _ = exports(model, model.init(0), ["scan"])
+    steps = 5
+    ops = {o.op: o for o in op_profile(distinct["scan"].data, model.example_inputs(2, steps, 0, ragged=False), runs=2)}
+    assert ops["Scan"].calls_per_run == 1
+    body_nodes = step_nodes(distinct["scan"].data)[0].ops
+    for op, count in body_nodes.items():  # every body node runs once per step (plus any of its kind outside)
+        assert ops[op].calls_per_run >= count * steps, (op, ops[op])
+    assert all(o.us_per_run >= 0 for o in ops.values())
 
 
 # -- rnngraph bench MODEL.py ------------------------------------------------------------------

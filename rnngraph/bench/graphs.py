@@ -34,7 +34,7 @@ class GraphStats:
     transposes: int
     file_bytes: int
     weight_bytes: int  # float32 bytes of the model's parameters
-    symbolic_time: bool  # every sequence input's time axis is a named (dynamic) dimension
+    symbolic_time: bool  # every sequence input's time axis (axis 1) is a named (dynamic) dimension
 
     @property
     def file_over_weights(self) -> float:
@@ -42,13 +42,16 @@ class GraphStats:
         return (self.file_bytes - self.weight_bytes) / max(self.weight_bytes, 1)
 
 
-def graph_stats(proto: object, params: Mapping[str, np.ndarray]) -> GraphStats:
+def graph_stats(model: Model, proto: object, params: Mapping[str, np.ndarray]) -> GraphStats:
+    """The export `proto` of `model`: its size against the bytes of `params`, and its time axes."""
     from rnngraph.cli import op_histogram
+    from rnngraph.dsl.tensor import SEQUENCE
 
     graph = proto.graph  # type: ignore[attr-defined]
     ops = op_histogram(graph)
     weight_bytes = sum(np.asarray(v).size * 4 for v in params.values())
-    time_dims = [i.type.tensor_type.shape.dim[1] for i in graph.input if len(i.type.tensor_type.shape.dim) > 1]
+    sequences = {name for name, spec in model.inputs.items() if spec.kind == SEQUENCE}
+    time_dims = [i.type.tensor_type.shape.dim[1] for i in graph.input if i.name in sequences]
     return GraphStats(nodes=sum(ops.values()), top_nodes=len(graph.node), transposes=ops.get("Transpose", 0),
                       file_bytes=len(proto.SerializeToString()),  # type: ignore[attr-defined]
                       weight_bytes=weight_bytes, symbolic_time=all(bool(d.dim_param) for d in time_dims))

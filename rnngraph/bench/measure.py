@@ -98,10 +98,12 @@ def contender_stats(timings: Timings, name: str, work: Work) -> dict[str, float]
 
 
 def time_contenders(runs: Mapping[str, Callable[[], object]], rounds: Rounds, work: Work,
-                    pairs: Sequence[tuple[str, str | Sequence[str]]] = ()) -> dict[str, Any]:
-    """Time `runs` interleaved; `pairs` are (a, b) ratios to report, b one name or several (then a over the
-    fastest of them in each round). Ratios are keyed ``"a / b"`` and ``"a / min(b, c)"``."""
-    timings = interleaved(runs, rounds)
+                    pairs: Sequence[tuple[str, str | Sequence[str]]] = (),
+                    settle_s: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Time `runs` interleaved (`settle_s`: see `interleaved`); `pairs` are (a, b) ratios to report, b one
+    name or several (then a over the fastest of them in each round). Ratios are keyed ``"a / b"`` and
+    ``"a / min(b, c)"``."""
+    timings = interleaved(runs, rounds, settle_s)
     ratios: dict[str, float] = {}
     for a, b in pairs:
         if isinstance(b, str):

@@ -35,6 +35,7 @@ from rnngraph.bench.measure import (
     session_runner,
     time_contenders,
 )
+from rnngraph.bench.profile import op_profile
 from rnngraph.bench.report import model_file_markdown
 from rnngraph.bench.timing import Peak, Rounds, sgemm_peak
 
@@ -42,15 +43,18 @@ from rnngraph.bench.timing import Peak, Rounds, sgemm_peak
 def bench_model_file(path: str | os.PathLike[str], *, batches: Sequence[int] = (1, 16), time: int = 100,
                      threads: int = 1, rounds: Rounds | None = None, oracle_max_time: int = 100,
                      oracle_cap_s: float = 2.0, memory: bool = True, peak: Peak | None = None,
-                     seed: int = 0) -> dict[str, Any]:
-    """Benchmark the model file at `path` (a Python file defining `model`, as `rnngraph verify` reads)."""
+                     seed: int = 0, profile: bool = False) -> dict[str, Any]:
+    """Benchmark the model file at `path` (a Python file defining `model`, as `rnngraph verify` reads).
+
+    With `profile`, also onnxruntime's per-operator profile of each distinct lowering at the first batch size.
+    """
     from rnngraph.verify import load_model_file
 
     rounds = rounds or Rounds()
     mf = load_model_file(path, seed)
     distinct, same_as = exports(mf.model, mf.params)
     auto = distinct["auto"]
-    stats = graph_stats(auto.proto, mf.params)
+    stats = graph_stats(mf.model, auto.proto, mf.params)
     with tempfile.TemporaryDirectory(prefix="rnngraph-bench-") as tmp:
         file = os.path.join(tmp, "model.onnx")
         with open(file, "wb") as f:
@@ -76,6 +80,9 @@ def bench_model_file(path: str | os.PathLike[str], *, batches: Sequence[int] = (
             timed["oracle_skipped"] = f"time {time} > {oracle_max_time}: the oracle is a Python loop"
         if memory:
             timed["memory"] = {"auto/ort": onnx_memory(auto.data, feeds, threads)}
+        if profile and batch == batches[0]:
+            timed["profile"] = {low: [asdict(o) | {"us_per_call": o.us_per_call} for o in op_profile(e.data, feeds)]
+                                for low, e in distinct.items()}
         runs.append({"batch": batch, "time": time, **timed})
     return {"model": mf.model.name, "path": os.fspath(path), "threads": threads, "rounds": rounds.describe(),
             "paths": {low: e.paths for low, e in distinct.items()}, "same_as": same_as,
@@ -94,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="most timed rounds per batch size (default 15)")
     parser.add_argument("--oracle-max-time", type=int, default=100, help="run the oracle only up to this time")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--profile", action="store_true", help="onnxruntime's per-operator profile (first batch)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     from rnngraph.errors import RnnGraphError
@@ -103,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = bench_model_file(args.model, batches=args.batch, time=args.time, threads=args.threads,
                                   rounds=Rounds(max_rounds=args.rounds, min_rounds=min(5, args.rounds)),
-                                  oracle_max_time=args.oracle_max_time, memory=not args.no_memory)
+                                  oracle_max_time=args.oracle_max_time, memory=not args.no_memory,
+                                  profile=args.profile)
     except RnnGraphError as exc:
         print(f"rnngraph bench: error: {exc}", file=sys.stderr)
         return 2

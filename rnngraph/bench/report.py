@@ -81,6 +81,9 @@ def model_file_markdown(result: Mapping[str, Any]) -> str:
     bodies = "; ".join(f"{low}: " + ", ".join(f"{b['op']} {b['nodes']} nodes" for b in found)
                        for low, found in result["step_nodes"].items() if found) or "no loops"
     same = ", ".join(f"{k} = {v}" for k, v in result["same_as"].items())
+    profiles = [f"profile, {low}, batch {run['batch']} (µs per run over calls): "
+                + ", ".join(f"{o['op']} {o['us_per_run']:.0f}/{o['calls_per_run']:.0f}" for o in ops[:8])
+                for run in result["runs"] for low, ops in run.get("profile", {}).items()]
     return "\n".join([text, "", "ratios (medians of per-round ratios): " + "; ".join(ratios),
                       f"graph: {g['nodes']} nodes ({g['transposes']} Transpose), {g['file_bytes']} bytes for "
                       f"{g['weight_bytes']} weight bytes (+{100 * g['file_over_weights']:.1f}%), time axis "
@@ -88,4 +91,5 @@ def model_file_markdown(result: Mapping[str, Any]) -> str:
                       f"{result['session_creation_ms']:.1f} ms; per step after onnxruntime's optimizer: {bodies}"
                       + (f"; identical graphs: {same}" if same else ""),
                       f"SGEMM peak {result['peak']['gflops']:.1f} GFLOP/s (MatMul {result['peak']['n']}², "
-                      f"1 thread); multiply-adds per row-step {result['madds_per_row_step']} (from parameter shapes)"])
+                      f"1 thread); multiply-adds per row-step {result['madds_per_row_step']} (from parameter shapes)",
+                      *profiles])

@@ -68,8 +68,15 @@ class Timings:
         return statistics.median(row[0] / min(row[1:]) for row in per_round)
 
 
-def interleaved(contenders: Mapping[str, Callable[[], object]], rounds: Rounds) -> Timings:
-    """Time each contender once per round, in rotating order; see the module docstring."""
+def interleaved(contenders: Mapping[str, Callable[[], object]], rounds: Rounds,
+                settle_s: Mapping[str, float] | None = None) -> Timings:
+    """Time each contender once per round, in rotating order; see the module docstring.
+
+    `settle_s`: seconds to wait, untimed, after a contender ran. A session with several intra-op
+    threads leaves its workers spin-waiting for a while after a run; on a machine with few cores they
+    would take the CPU from whichever contender runs next (always the same one, with a rotating order).
+    """
+    settle_s = settle_s or {}
     names = list(contenders)
     out = Timings({name: [] for name in names})
     spent = 0.0
@@ -79,15 +86,15 @@ def interleaved(contenders: Mapping[str, Callable[[], object]], rounds: Rounds) 
         if kept >= rounds.max_rounds or (kept >= rounds.min_rounds and spent >= rounds.budget_s):
             return out
         shift = r % len(names)
-        start_round = time.perf_counter()
         for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
             contenders[name]()
             elapsed = time.perf_counter() - start
             if kept >= 0:
                 out.times[name].append(elapsed)
-        if kept >= 0:
-            spent += time.perf_counter() - start_round
+                spent += elapsed
+            if name in settle_s:
+                time.sleep(settle_s[name])
         r += 1
 
 
@@ -131,7 +138,8 @@ def ort_feeds(session: object, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
     types = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
              "tensor(float16)": np.float16, "tensor(bool)": np.bool_}
     declared = {i.name: types[i.type] for i in session.get_inputs()}  # type: ignore[attr-defined]
-    return {name: np.ascontiguousarray(feeds[name], dtype=declared[name]) for name in declared if name in feeds}
+    # np.require, not np.ascontiguousarray: that one turns a count (a 0-d array) into shape (1,)
+    return {name: np.require(feeds[name], declared[name], "C") for name in declared if name in feeds}
 
 
 @dataclass(frozen=True)
