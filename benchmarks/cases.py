@@ -50,6 +50,8 @@ from rnngraph.bench.torch_baseline import torch_available, torch_kind
 VOCAB = 100
 #: untimed pause after a multi-threaded contender (onnxruntime's workers spin-wait after a run)
 SETTLE_S = 0.05
+#: profiled runs summed per Scan export (after one warm-up run)
+PROFILE_RUNS = 10
 PERIODS = (1, 2, 4, 8)
 
 
@@ -159,7 +161,7 @@ def measure_case(cell_name: str, shape: Shape, rounds: Rounds, peak_gflops: floa
     scan = "scan" if "scan" in distinct else "auto"
     if profile and any(b["op"] == "Scan" for b in record["step_nodes"][scan]):
         record["profile"] = {"lowering": scan, "ops": [asdict(o) | {"us_per_call": o.us_per_call}
-                                                       for o in op_profile(distinct[scan].data, feeds)]}
+                                                       for o in op_profile(distinct[scan].data, feeds, PROFILE_RUNS)]}
     if memory:
         record["memory"]["auto/ort"] = onnx_memory(auto, feeds)
         if torch_onnx:

@@ -1,6 +1,6 @@
 """The speed suite (`make bench`): canonical cells at three shapes, every sample, and the targets of issue 10.
 
-    .venv/bin/python benchmarks/suite.py                    # full: ~8 minutes on 2 cores
+    .venv/bin/python benchmarks/suite.py                    # full: 3–5 minutes on this 2-core machine
     .venv/bin/python benchmarks/suite.py --setting tiny     # seconds; what tests/test_bench.py runs
     .venv/bin/python benchmarks/suite.py --out DIR          # writes DIR/latest.md and DIR/latest.json
 
@@ -70,7 +70,7 @@ class Settings:
 FULL = Settings(
     "full",
     shapes=(Shape("a", 1, 100, 64, 128), Shape("b", 32, 100, 128, 256), Shape("c", 1, 2000, 32, 64)),
-    threads_shape="b", profile_shape="a", rounds=Rounds(warmup=2, min_rounds=7, max_rounds=21, budget_s=2.5),
+    threads_shape="b", profile_shape="a", rounds=Rounds(warmup=2, min_rounds=9, max_rounds=25, budget_s=3.0),
     samples=None, sample_time=100, sample_batches=(1, 16),
     clockwork=((32, 512, 0.55), (1, 512, 0.70), (32, 256, None), (32, 384, None)), clockwork_time=100,
     clockwork_input=64, oracle_max_time=100, oracle_cap_s=1.5, memory="all", peak_n=1024)

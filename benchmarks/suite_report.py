@@ -52,7 +52,7 @@ def markdown(r: Mapping[str, Any]) -> str:
             f"- command: `{r['command']}`; wall time {r['wall_s']:.0f} s",
             "- threads: 1 intra-op thread unless a column says @2t; rounds: " + r["rounds"],
             f"- single-core SGEMM peak: {r['peak']['gflops']:.1f} GFLOP/s (onnxruntime MatMul "
-            f"{r['peak']['n']}×{r['peak']['n']}, 1 thread)", ""]
+            f"{r['peak']['n']}×{r['peak']['n']}, 1 thread, fastest of {r['peak']['runs']} runs)", ""]
     return "\n".join(head + targets_section(r["targets"]) + cases_section(r["cases"]) + profile_section(r["cases"])
                      + clockwork_section(r)
                      + samples_section(r["samples"]) + [NOTES])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -19,11 +18,12 @@ from rnngraph.bench.graphs import graph_stats, madds_per_step, step_nodes
 from rnngraph.bench.measure import exports
 from rnngraph.bench.profile import op_profile
 from rnngraph.bench.timing import Rounds, Timings, interleaved, ort_feeds
+from rnngraph.bench.torch_baseline import torch_available
 from rnngraph.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the suite's modules (a folder of scripts, not a package)
-HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_TORCH = torch_available()
 
 
 def lstm_model(features: int = 4, hidden: int = 7) -> rg.Model:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from rnngraph.bench.measure import (
     time_contenders,
 )
 from rnngraph.bench.profile import op_profile
-from rnngraph.bench.report import model_file_markdown
+from rnngraph.bench.report import cpu_model, model_file_markdown
 from rnngraph.bench.timing import Peak, Rounds, sgemm_peak
 
 
@@ -116,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RnnGraphError as exc:
         print(f"rnngraph bench: error: {exc}", file=sys.stderr)
         return 2
-    print(f"# {result['model']} ({args.model}); {platform.processor() or platform.machine()}, "
+    print(f"# {result['model']} ({args.model}); {cpu_model()}, "
           f"{os.cpu_count()} CPUs, intra-op threads {args.threads}; {result['rounds']}\n")
     print(model_file_markdown(result))
     if args.json:

@@ -15,7 +15,7 @@ and Squeezes it puts around them): the model a PyTorch user deploys to onnxrunti
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import io
 import warnings
 from collections.abc import Mapping
@@ -29,8 +29,14 @@ from rnngraph.dsl.cells.base import Cell
 TORCH_OPSET = 17
 
 
+@functools.lru_cache(maxsize=1)
 def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    """Whether torch imports (installed is not enough: a broken install counts as absent)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def torch_kind(cell: Cell) -> str | None:
