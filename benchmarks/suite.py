@@ -159,7 +159,9 @@ def run_suite(s: Settings) -> dict[str, Any]:
         log(f"sample {result['name']}")
         sample_results.append(result)
     torch = torch_available()
-    return {"setting": s.name, "settings": asdict(s), "rounds": s.rounds.describe(), "torch": torch,
+    threads = {"onnxruntime_intra_op": 1, "onnxruntime_inter_op": 1, "torch": 1,
+               "two_threads": f"auto/ort@2t: the auto export with 2 intra-op threads at shape ({s.threads_shape})"}
+    return {"setting": s.name, "settings": asdict(s), "rounds": s.rounds.describe(), "threads": threads, "torch": torch,
             "peak": asdict(peak), "cases": cases, "clockwork": clockwork, "samples": sample_results,
             "targets": evaluate(cases, clockwork, sample_results, torch),
             "wall_s": time.perf_counter() - start}

@@ -163,6 +163,7 @@ def test_suite_json_says_where_and_how_it_ran(suite: tuple[dict, str]) -> None:
     assert result["command"] == "python benchmarks/suite.py --setting tiny --out " + result["command"].split()[-1]
     assert result["torch"] == HAS_TORCH and (result["machine"]["versions"]["torch"] is not None) == HAS_TORCH
     assert finite_positive(result["peak"]["gflops"]) and result["peak"]["threads"] == 1
+    assert result["threads"]["onnxruntime_intra_op"] == 1 and "@2t" in result["threads"]["two_threads"]
 
 
 def test_suite_cases_ratios_are_finite_and_positive(suite: tuple[dict, str]) -> None:
