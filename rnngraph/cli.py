@@ -175,6 +175,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rnngraph.bench.model_file import main as bench_main
+
+    return int(bench_main([args.model, *args.options]))
+
+
 #: the newest opset every test covers; equal to rnngraph.exporters.onnx.DEFAULT_OPSET (a test keeps them
 #: equal) and written out here so that building the parser (``--help``) does not import onnx
 DEFAULT_OPSET = 17
@@ -221,6 +227,13 @@ COMMANDS = {
         ["rnngraph show samples/attention.py",
          "rnngraph show tagger.onnx"],
     ),
+    "bench": (
+        "time a model file in onnxruntime",
+        "Export a Python model file and time it in onnxruntime (median latency and throughput, against "
+        "PyTorch and its torch.onnx.export model where PyTorch has the cell, and the NumPy oracle).",
+        ["rnngraph bench samples/lstm.py --batch 1 16 --time 100",
+         "rnngraph bench samples/gru.py --profile --json gru.json"],
+    ),
     "demo": (
         "export and verify every sample, print one table",
         "Export every *.py model file of a folder and verify each against the oracle; one line per sample.",
@@ -230,7 +243,8 @@ COMMANDS = {
 }
 
 #: which model files each command takes (cli_args.model_kind)
-ACCEPTS = {"export": ("python",), "verify": ("python",), "run": ("onnx",), "show": ("python", "onnx")}
+ACCEPTS = {"export": ("python",), "verify": ("python",), "run": ("onnx",), "show": ("python", "onnx"),
+           "bench": ("python",)}
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -342,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("show")
     model_options(p, "a Python model file (*.py) or an ONNX file (any name)")
     p.set_defaults(func=cmd_show)
+
+    p = command("bench")
+    p.add_argument("model", help=python_file)
+    p.add_argument("options", nargs=argparse.REMAINDER,
+                   help="passed on to the benchmark: --batch, --time, --threads, --profile, --json (see "
+                        "`python -m rnngraph.bench --help`)")
+    p.set_defaults(func=cmd_bench)
 
     p = command("demo")
     p.add_argument("--samples", default=default_samples_dir(), metavar="DIR", help="folder of model files")
