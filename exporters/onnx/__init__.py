@@ -23,7 +23,10 @@ import onnx
 from onnx import helper
 
 from rnngraph.compiler import compile_model
+from rnngraph.dsl.description import to_json
+from rnngraph.dsl.fields import DescriptionError
 from rnngraph.dsl.model import Model
+from rnngraph.exporters.onnx import layout
 from rnngraph.errors import ExportError
 
 DEFAULT_OPSET = 17
@@ -84,6 +87,7 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         "rnngraph.vocab": json.dumps({n: s.vocab for n, s in model.inputs.items() if s.vocab is not None},
                                      sort_keys=True),
         "rnngraph.paths": json.dumps(compiled.paths, sort_keys=True),
+        **self_description(model, params, compiled.graph, opset, lowering),
     }
     helper.set_model_props(proto, metadata)
     try:
@@ -94,6 +98,27 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
             f"the exported graph of {model.name!r} failed ONNX's checks (a bug in rnngraph): {exc}"
         ) from exc
     return proto
+
+
+def self_description(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProto, opset: int,
+                     lowering: str) -> dict[str, str]:
+    """Metadata that makes the file stand alone (`rnngraph.load`, ``rnngraph verify FILE.onnx``).
+
+    ``rnngraph.description``: the model description (`rnngraph.dsl.description`, JSON);
+    ``rnngraph.lowering``: the `lowering` option it was exported with;
+    ``rnngraph.params``: where each parameter lives among the initializers (`layout.record`),
+    left out for models of 2^24 parameter values or more. Models with a layer type the description
+    does not know get none of these keys.
+    """
+    try:
+        description = to_json(model, indent=None).strip()
+    except DescriptionError:  # a layer type the description does not know (e.g. defined in a test): no self-description
+        return {}
+    out = {"rnngraph.description": description, "rnngraph.lowering": lowering}
+    found = layout.record(model, params, graph, opset, lowering)
+    if found is not None:
+        out["rnngraph.params"] = json.dumps(found, separators=(",", ":"))
+    return out
 
 
 def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLike[str] | None = None, *,

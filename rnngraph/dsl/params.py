@@ -99,7 +99,9 @@ def effective(specs: Mapping[str, ParamSpec], params: Mapping[str, np.ndarray]) 
     out = {}
     for name, spec in specs.items():
         value = np.asarray(params[name], dtype=np.float64)
-        out[name] = value * spec.mask if spec.mask is not None else value
+        # np.where, not a product: masked entries are +0 whatever the sign of what the caller stored there,
+        # so equal effective parameters export to the same bytes
+        out[name] = np.where(spec.mask != 0, value, 0.0) if spec.mask is not None else value
     return out
 
 
