@@ -52,10 +52,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     mf = load_model_file(args.model, args.seed)
     feeds = mf.example_inputs(args.batch, args.time, args.seed)
-    report = verify(mf.model, mf.params, feeds=feeds, lowering=args.lowering, opset=args.opset,
-                    tolerance=mf.tolerance)
-    print(f"{args.model}: batch {args.batch}, time {args.time}, seed {args.seed}, lowering {args.lowering} "
-          f"({', '.join(f'{k}: {v}' for k, v in report.paths.items()) or 'no recurrent nodes'})")
+    # a shipped .onnx is checked as it is: its own graph, its parameters read back from its initializers
+    lowering, proto = (mf.onnx.lowering, mf.onnx.proto) if mf.onnx is not None else (args.lowering, None)
+    report = verify(mf.model, mf.params, feeds=feeds, lowering=lowering, opset=args.opset,
+                    tolerance=mf.tolerance, proto=proto)
+    what = f"the file itself, opset {mf.onnx.opset}, exported with" if mf.onnx is not None else ""
+    print(f"{args.model}: batch {args.batch}, time {args.time}, seed {args.seed}, {what} lowering {lowering} "
+          f"({', '.join(f'{k}: {v}' for k, v in report.paths.items()) or 'no recurrent nodes'})".replace(",  ", ", "))
     print(report.table())
     print("verified" if report.ok else "FAILED")
     return 0 if report.ok else 1
@@ -74,6 +77,10 @@ def parse_feed(text: str) -> tuple[str, np.ndarray]:
 def cmd_run(args: argparse.Namespace) -> int:
     from rnngraph.runtime.session import Session
 
+    if args.model.endswith((".py", ".json", ".toml")):
+        stem = os.path.splitext(os.path.basename(args.model))[0]
+        raise RnnGraphError(f"run takes an exported .onnx file, and {args.model!r} is a model file; export it "
+                            f"first: rnngraph export {args.model} -o {stem}.onnx, then rnngraph run {stem}.onnx ...")
     session = Session(args.model, device=args.device)
     feeds = dict(parse_feed(t) for t in args.input or [])
     outputs = session.run(**feeds)
@@ -107,8 +114,9 @@ def describe_onnx(proto: object, size: int | None) -> str:
                  + (f", file size {size} bytes" if size is not None else ""))
     hist = op_histogram(proto.graph)
     lines.append("  ops: " + ", ".join(f"{k}×{v}" for k, v in sorted(hist.items())))
-    for prop in proto.metadata_props:
-        lines.append(f"  {prop.key}: {prop.value}")
+    for prop in proto.metadata_props:  # the description and parameter layout are long: their start is enough
+        value = prop.value if len(prop.value) <= 100 else f"{prop.value[:72]}… ({len(prop.value)} characters)"
+        lines.append(f"  {prop.key}: {value}")
     return "\n".join(lines)
 
 
@@ -124,24 +132,32 @@ def _all_initializers(graph: object) -> list[object]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import onnx
-
-    if args.model.endswith(".onnx"):
-        if not os.path.isfile(args.model):
-            raise RnnGraphError(f"no ONNX file at {args.model!r}.")
-        try:
-            proto = onnx.load(args.model)
-        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
-            raise RnnGraphError(f"{args.model!r} is not a readable ONNX file: {exc}") from exc
-        print(describe_onnx(proto, os.path.getsize(args.model)))
-        return 0
-    from rnngraph.exporters.onnx import build_model_proto
+    from rnngraph.loading import DESCRIPTION_KEY, read_proto
     from rnngraph.verify import load_model_file
 
-    mf = load_model_file(args.model, args.seed)
-    print(mf.model.summary())
-    proto = build_model_proto(mf.model, mf.params, args.opset, args.lowering)
-    print(describe_onnx(proto, len(proto.SerializeToString())))
+    if args.model.endswith(".onnx"):
+        proto = read_proto(args.model)
+        model = None
+        if any(p.key == DESCRIPTION_KEY for p in proto.metadata_props):
+            model = load_model_file(args.model).model
+            print(model.summary())
+        elif args.png or args.svg:
+            raise RnnGraphError(f"{args.model} carries no model description to draw; draw its model file instead.")
+        print(describe_onnx(proto, os.path.getsize(args.model)))
+    else:
+        from rnngraph.exporters.onnx import build_model_proto
+
+        mf = load_model_file(args.model, args.seed)
+        model = mf.model
+        print(model.summary())
+        proto = build_model_proto(mf.model, mf.params, args.opset, args.lowering)
+        print(describe_onnx(proto, len(proto.SerializeToString())))
+    for path in (args.png, args.svg):
+        if path and model is not None:
+            from rnngraph.draw import draw_model, draw_unrolled
+
+            drawn = draw_unrolled(model, path, args.unroll) if args.unroll else draw_model(model, path)
+            print(f"wrote {drawn}")
     return 0
 
 
@@ -191,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("model", help="a Python file that defines `model` (and optionally `params`)")
+        p.add_argument("model", help="a model file: .py defining `model` (and optionally `params`), a .json/.toml "
+                       "model description, or an .onnx exported by rnngraph")
         p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
         p.add_argument("--lowering", choices=("auto", "scan", "native"), default="auto")
         p.add_argument("--seed", type=int, default=0, help="seed for parameters (if the file has none) and inputs")
@@ -216,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="describe a model file or an .onnx file")
     model_options(p)
+    p.add_argument("--png", metavar="FILE.png", help="also draw the model's layer graph to this PNG file")
+    p.add_argument("--svg", metavar="FILE.svg", help="also draw the model's layer graph to this SVG file")
+    p.add_argument("--unroll", type=int, metavar="N",
+                   help="with --png/--svg: draw the first recurrent layer unrolled over N steps instead")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("demo", help="export and verify every sample, print one table")
