@@ -41,6 +41,10 @@ _LAZY = {
     "Attention": "rnngraph.dsl.attention",
     "Decoder": "rnngraph.dsl.decoder",
     "export": "rnngraph.exporters.onnx",
+    "load": "rnngraph.loading",
+    "draw_model": "rnngraph.draw",
+    "draw_unrolled": "rnngraph.draw",
+    "attention_heatmap": "rnngraph.draw",
     "runtime": "rnngraph.runtime",
 }
 
@@ -68,8 +72,10 @@ if TYPE_CHECKING:
     from rnngraph.dsl.cells.lstm import LSTM
     from rnngraph.dsl.esn_generate import Generative
     from rnngraph.dsl.generate import Generate
+    from rnngraph.draw import attention_heatmap, draw_model, draw_unrolled
     from rnngraph.dsl.wrappers import Bidirectional, Stack
     from rnngraph.exporters.onnx import export
+    from rnngraph.loading import load
     from rnngraph.train import RidgeTrainer, fit_ridge
 
 

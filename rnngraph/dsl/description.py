@@ -329,16 +329,15 @@ def schema() -> dict[str, Any]:
     wiring = {"type": "string", "pattern": r"^\w+(:\d+)?$"}
     layer_extra = {"name": {"type": "string", "pattern": r"^[A-Za-z_]\w*$"},
                    "inputs": {"type": "object", "additionalProperties": wiring}}
-    defs = {}
-    for cls in types_by_name().values():
-        top = cls in LAYER_TYPES
-        defs[cls.__name__] = object_schema(cls, layer_extra if top else None)
-        if top:
-            defs[cls.__name__]["required"].append("name")
+    # a layer nested in another (a readout, a Stack's items) is a plain object; a node of the
+    # model ("node.<type>") also has its node name and its inputs
+    defs = {cls.__name__: object_schema(cls) for cls in types_by_name().values()}
+    for cls in LAYER_TYPES:
+        defs[f"node.{cls.__name__}"] = object_schema(cls, layer_extra)
+        defs[f"node.{cls.__name__}"]["required"].append("name")
     inputs = {name: schema_of(hint) for name, (hint, _) in _input_fields().items()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://rnngraph.invalid/model.schema.json",
         "title": "rnngraph model description",
         "type": "object",
         "properties": {
@@ -348,7 +347,7 @@ def schema() -> dict[str, Any]:
             "name": {"type": "string"},
             "inputs": {"type": "array", "items": {"type": "object", "properties": inputs, "required": ["name"],
                                                   "additionalProperties": False}},
-            "layers": {"type": "array", "items": {"anyOf": [{"$ref": f"#/$defs/{c.__name__}"} for c in LAYER_TYPES]}},
+            "layers": {"type": "array", "items": {"anyOf": [{"$ref": f"#/$defs/node.{c.__name__}"} for c in LAYER_TYPES]}},
             "outputs": {"type": "object", "additionalProperties": wiring},
         },
         "required": ["inputs", "layers", "outputs"],

@@ -41,9 +41,11 @@ class DescriptionError(ModelError):
     can add the line it is on.
     """
 
-    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+    def __init__(self, message: str, path: tuple[str | int, ...] = (), shaped: bool = False) -> None:
         super().__init__(message)
         self.path = path
+        #: raised about a value of the right JSON shape (an object naming a type), not a shape mismatch
+        self.shaped = shaped
 
 
 def cell_types() -> list[type]:
@@ -87,8 +89,8 @@ def path_text(path: tuple[str | int, ...]) -> str:
     return text or "(document)"
 
 
-def fail(path: tuple[str | int, ...], message: str) -> DescriptionError:
-    return DescriptionError(f"{path_text(path)}: {message}", path)
+def fail(path: tuple[str | int, ...], message: str, shaped: bool = False) -> DescriptionError:
+    return DescriptionError(f"{path_text(path)}: {message}", path, shaped)
 
 
 # -- JSON value -> Python value ---------------------------------------------------
@@ -105,9 +107,11 @@ def decode(value: Any, hint: Any, path: tuple[str | int, ...]) -> Any:
             return _decode_one(value, alt, path)
         except DescriptionError as exc:
             errors.append(exc)
-    deeper = [e for e in errors if len(e.path) > len(path)]
-    if len(deeper) == 1:  # the value had the right shape for one alternative: its inner error says more
-        raise deeper[0]
+    # the value had the right shape for one alternative (an object for a class, a list for a tuple):
+    # that alternative's own error says more
+    shaped = [e for e in errors if e.shaped or len(e.path) > len(path)]
+    if len(shaped) == 1:
+        raise shaped[0]
     raise fail(path, f"expected {expected(hint)}, received {value!r}")
 
 
@@ -160,11 +164,11 @@ def decode_object(obj: dict[str, Any], path: tuple[str | int, ...], allowed: lis
         kwargs[key] = decode(value, fields[key][0], (*path, key))
     missing = [name for name, (_, default) in fields.items() if default is dataclasses.MISSING and name not in kwargs]
     if missing:
-        raise fail(path, f"{kind} needs {', '.join(repr(m) for m in missing)}")
+        raise fail(path, f"{kind} needs {', '.join(repr(m) for m in missing)}", shaped=True)
     try:
         return cls(**kwargs)
     except ModelError as exc:
-        raise fail(path, str(exc)) from exc
+        raise fail(path, str(exc), shaped=True) from exc
 
 
 # -- Python value -> JSON value ---------------------------------------------------
