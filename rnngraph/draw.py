@@ -56,7 +56,8 @@ def options(obj: Any, always: Sequence[str] = ("hidden",)) -> str:
     parts = []
     for name, _, default in init_fields(type(obj)):
         value = getattr(obj, name)
-        if name == "name" or isinstance(value, (Cell, Layer)) or dataclasses.is_dataclass(value):
+        nested = value if isinstance(value, tuple) else (value,)
+        if name == "name" or any(dataclasses.is_dataclass(v) for v in nested):  # drawn as boxes of their own
             continue
         if name in always or default is dataclasses.MISSING or value != default:
             parts.append(f"{name}={value!r}")
