@@ -50,6 +50,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     import rnngraph.runtime as runtime
+    from rnngraph.draw import attention_heatmap, draw_model, draw_unrolled
     from rnngraph.dsl import (
         RNN,
         SRN,
@@ -72,7 +73,6 @@ if TYPE_CHECKING:
     from rnngraph.dsl.cells.lstm import LSTM
     from rnngraph.dsl.esn_generate import Generative
     from rnngraph.dsl.generate import Generate
-    from rnngraph.draw import attention_heatmap, draw_model, draw_unrolled
     from rnngraph.dsl.wrappers import Bidirectional, Stack
     from rnngraph.exporters.onnx import export
     from rnngraph.loading import load

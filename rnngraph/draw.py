@@ -52,7 +52,7 @@ def check_path(path: str | os.PathLike[str]) -> str:
 
 # -- labels ----------------------------------------------------------------------------
 def options(obj: Any, always: Sequence[str] = ("hidden",)) -> str:
-    """``LSTM(hidden=32, peephole=True)``: the type, its `always` fields and every field that differs from its default."""
+    """``LSTM(hidden=32, peephole=True)``: the type, its `always` fields and each field that is not its default."""
     parts = []
     for name, _, default in init_fields(type(obj)):
         value = getattr(obj, name)

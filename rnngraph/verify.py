@@ -218,8 +218,8 @@ def load_model_file(path: str | os.PathLike[str], seed: int = 0) -> ModelFile:
     if path.endswith((".json", ".toml")):
         from rnngraph.dsl.description import load_description
 
-        model = load_description(path)
-        return ModelFile(path, model, model.init(seed))
+        described = load_description(path)
+        return ModelFile(path, described, described.init(seed))
     if path.endswith(".onnx"):
         from rnngraph.loading import read_onnx
 

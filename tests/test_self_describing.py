@@ -57,8 +57,8 @@ def test_the_same_model_params_and_options_give_the_same_bytes_in_a_fresh_proces
     paths = []
     for i, hashseed in enumerate(("1", "2")):
         out = tmp_path / f"m{i}.onnx"
-        code = (f"from rnngraph.verify import load_model_file; import rnngraph as rg; mf = load_model_file({ATTENTION!r});"
-                f"rg.export(mf.model, mf.params, {str(out)!r}, lowering='scan')")
+        code = (f"from rnngraph.verify import load_model_file; import rnngraph as rg; "
+                f"mf = load_model_file({ATTENTION!r}); rg.export(mf.model, mf.params, {str(out)!r}, lowering='scan')")
         subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONHASHSEED": hashseed})
         paths.append(out)
     assert paths[0].read_bytes() == paths[1].read_bytes()
@@ -138,3 +138,13 @@ def test_load_reads_descriptions_and_python_model_files():
     np.testing.assert_array_equal(params["lstm0/W"], model.init(seed=4)["lstm0/W"])
     with pytest.raises(rg.ModelError, match=r"not a model file rnngraph reads; give one of .py, .json, .toml, .onnx"):
         rg.load(ROOT / "README.md")
+
+
+def test_the_readme_block_on_self_describing_files_runs(tmp_path, monkeypatch):
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    block = next(b for b in blocks if "rg.load(" in b)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    assert {"tagger2.onnx", "again.onnx", "tagger2.png", "tagger2_unrolled.svg"} <= {p.name for p in tmp_path.iterdir()}

@@ -26,8 +26,8 @@ from rnngraph.compiler import compile_model
 from rnngraph.dsl.description import to_json
 from rnngraph.dsl.fields import DescriptionError
 from rnngraph.dsl.model import Model
-from rnngraph.exporters.onnx import layout
 from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx import layout
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13

@@ -257,11 +257,14 @@ def parse_json(text: str, where: str = "<json>") -> tuple[Any, dict[tuple[str | 
             raise DescriptionError(f"{where}: key {dupes[0]!r} appears twice in one object.")
         return dict(pairs)
 
+    parse_object, parse_array = getattr(json.decoder, "JSONObject"), getattr(json.decoder, "JSONArray")  # noqa: B009
     decoder = json.JSONDecoder(object_pairs_hook=unique)
-    decoder.parse_object = lambda s_end, strict, scan, *rest: json.decoder.JSONObject(  # type: ignore[assignment]
-        s_end, strict, record(scan), *rest)
-    decoder.parse_array = lambda s_end, scan: json.decoder.JSONArray(s_end, record(scan))  # type: ignore[assignment]
-    decoder.scan_once = record(json.scanner.py_make_scanner(decoder))  # type: ignore[attr-defined]
+    # the hooks py_make_scanner reads (typeshed does not declare them)
+    setattr(decoder, "parse_object",  # noqa: B010
+            lambda s_end, strict, scan, *rest: parse_object(s_end, strict, record(scan), *rest))
+    setattr(decoder, "parse_array", lambda s_end, scan: parse_array(s_end, record(scan)))  # noqa: B010
+    py_scanner = getattr(json.scanner, "py_make_scanner")  # noqa: B009 - the pure-Python scanner calls the hooks
+    setattr(decoder, "scan_once", record(py_scanner(decoder)))  # noqa: B010
     try:
         value = decoder.decode(text)
     except json.JSONDecodeError as exc:
@@ -347,7 +350,8 @@ def schema() -> dict[str, Any]:
             "name": {"type": "string"},
             "inputs": {"type": "array", "items": {"type": "object", "properties": inputs, "required": ["name"],
                                                   "additionalProperties": False}},
-            "layers": {"type": "array", "items": {"anyOf": [{"$ref": f"#/$defs/node.{c.__name__}"} for c in LAYER_TYPES]}},
+            "layers": {"type": "array",
+                       "items": {"anyOf": [{"$ref": f"#/$defs/node.{c.__name__}"} for c in LAYER_TYPES]}},
             "outputs": {"type": "object", "additionalProperties": wiring},
         },
         "required": ["inputs", "layers", "outputs"],

@@ -188,7 +188,7 @@ def encode_object(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
                                "cell nor a layer the description knows; register the cell with "
                                "rnngraph.dsl.registry.register_cell(...).", ())
     out: dict[str, Any] = {"type": cls.__name__}
-    for name, _, default in init_fields(cls):
+    for name, _, _ in init_fields(cls):
         value = getattr(obj, name)
         if name in skip or (name == "name" and value is None):
             continue
