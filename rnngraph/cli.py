@@ -135,6 +135,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rnngraph.loading import DESCRIPTION_KEY, read_proto
     from rnngraph.verify import load_model_file
 
+    if args.unroll is not None and not (args.png or args.svg):
+        raise RnnGraphError("--unroll N draws a picture: give it a file with --png FILE.png or --svg FILE.svg.")
     if args.model.endswith(".onnx"):
         proto = read_proto(args.model)
         model = None

@@ -195,3 +195,15 @@ def test_description_errors_are_rnngraph_errors_and_undescribable_layers_are_ref
         model.to_json()
     with pytest.raises(DescriptionError, match=r"version: this rnngraph reads version 1, received 2"):
         rg.Model.from_dict({"version": 2, "inputs": [], "layers": [], "outputs": {}})
+
+
+def test_from_json_takes_text_or_a_file(tmp_path):
+    text = (ROOT / "samples" / "classic_rnn.json").read_text()
+    from_text = rg.Model.from_json(text)
+    from_file = rg.Model.from_json(ROOT / "samples" / "classic_rnn.json")
+    from_toml = rg.Model.from_json(str(ROOT / "samples" / "lstm.toml"))
+    assert from_text.to_json() == from_file.to_json() and from_toml.name == "lstm_tagger"
+    with pytest.raises(DescriptionError, match=r"'m.yaml': a model description is a .json or .toml file"):
+        rg.Model.from_json("m.yaml")
+    with pytest.raises(DescriptionError, match=r"cannot read '.*none.json': No such file"):
+        rg.Model.from_json(tmp_path / "none.json")

@@ -110,3 +110,8 @@ def test_cli_show_draws_png_svg_and_unrolled(tmp_path, capsys):
     assert "lstm0: Recurrent unrolled over 4 steps" in svg_text(unrolled)
     assert main(["show", attention, "--png", str(tmp_path / "x.gif")]) == 2
     assert "give a file name ending in .png or .svg" in capsys.readouterr().err
+
+
+def test_cli_unroll_needs_a_picture_file(capsys):
+    assert main(["show", str(ROOT / "samples" / "lstm.py"), "--unroll", "3"]) == 2
+    assert "--unroll N draws a picture: give it a file with --png FILE.png or --svg FILE.svg" in capsys.readouterr().err

@@ -82,19 +82,18 @@ def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProt
         if names else np.zeros(0, np.float32)
     starts = np.cumsum([0, *(traced[n].size for n in names)])
 
-    # first place of each probe integer, positive copies before negated ones
-    value = np.abs(flat_probe.astype(np.float64))
-    hit = np.nonzero((value >= 1) & (value <= total) & (value == np.floor(value)))[0]
+    # first place of each probe integer, a positive copy before a negated one. A repeated index in a numpy
+    # assignment keeps the last value assigned, so the places are assigned last to first, negated ones before
+    value = np.abs(flat_probe)
+    hit = np.nonzero((value >= 1) & (value <= total) & (value == np.floor(value)))[0][::-1]
     ids = value[hit].astype(np.int64) - 1
     negative = flat_probe[hit] < 0
-    order = np.lexsort((hit, negative, ids))
-    ids, hit, negative = ids[order], hit[order], negative[order]
-    first = np.ones(ids.size, bool)
-    first[1:] = ids[1:] != ids[:-1]
     location = np.full(total, -1, np.int64)
     sign = np.ones(total, np.float32)
-    location[ids[first]] = hit[first]
-    sign[ids[first][negative[first]]] = -1
+    location[ids[negative]] = hit[negative]
+    sign[ids[negative]] = -1
+    location[ids[~negative]] = hit[~negative]
+    sign[ids[~negative]] = 1
 
     truth = np.concatenate([np.asarray(v, np.float32).ravel() for v in effective(specs, params).values()]) \
         if specs else np.zeros(0, np.float32)

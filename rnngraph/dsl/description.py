@@ -205,6 +205,8 @@ def from_json(text: str) -> Model:
 def load_description(path: str | os.PathLike[str]) -> Model:
     """The model described by a ``.json`` or ``.toml`` file."""
     path = os.fspath(path)
+    if not path.endswith((".json", ".toml")):
+        raise DescriptionError(f"{path!r}: a model description is a .json or .toml file.")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()

@@ -268,11 +268,14 @@ class Model:
         return from_dict(doc)
 
     @classmethod
-    def from_json(cls, text: str) -> Model:
-        """The model described by JSON `text` (`to_json`'s output, or written by hand)."""
-        from rnngraph.dsl.description import from_json
+    def from_json(cls, source: str | os.PathLike[str]) -> Model:
+        """The model described by `source`: JSON text (`to_json`'s output, or written by hand), or the path
+        of a ``.json`` or ``.toml`` file."""
+        from rnngraph.dsl.description import from_json, load_description
 
-        return from_json(text)
+        if isinstance(source, os.PathLike) or not source.lstrip().startswith("{"):
+            return load_description(source)
+        return from_json(source)
 
     def summary(self) -> str:
         """A table of nodes, their output specs and parameter counts."""
