@@ -46,9 +46,13 @@ _LAZY = {
     "draw_unrolled": "rnngraph.draw",
     "attention_heatmap": "rnngraph.draw",
     "runtime": "rnngraph.runtime",
+    "interop": "rnngraph.interop",
 }
+#: names in _LAZY that are modules themselves
+_MODULES = ("runtime", "interop")
 
 if TYPE_CHECKING:
+    import rnngraph.interop as interop
     import rnngraph.runtime as runtime
     from rnngraph.draw import attention_heatmap, draw_model, draw_unrolled
     from rnngraph.dsl import (
@@ -82,7 +86,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if name == "runtime" else getattr(module, name)
+        value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'rnngraph' has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -13,6 +14,10 @@ from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
 from rnngraph.verify import TOLERANCES, compare
+
+# Keras 3 runs on its torch backend in the tests (torch is a test dependency, TensorFlow is not); set before
+# any test module imports keras
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 #: the sizes every differential test runs over: odd sizes, T=1, B=1, ragged
 SHAPES = [(3, 5), (1, 5), (3, 1), (1, 1), (4, 9)]

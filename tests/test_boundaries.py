@@ -28,9 +28,9 @@ def test_oracle_imports_nothing_from_the_compiler_or_exporters():
 
 
 def test_dsl_imports_only_numpy_and_networkx():
-    allowed = ("rnngraph.dsl", "rnngraph.errors", "numpy", "networkx", "__future__", "collections", "dataclasses",
-               "typing", "math", "os", "tempfile", "zlib", "functools", "itertools", "warnings", "scipy",
-               "importlib", "contextlib",  # importlib: the cell registry loads implementations by name
+    allowed = ("rnngraph.dsl", "rnngraph.errors", "rnngraph.files", "numpy", "networkx", "__future__", "collections",
+               "dataclasses", "typing", "math", "os", "tempfile", "zlib", "functools", "itertools", "warnings", "scipy",
+               "importlib", "contextlib", "zipfile",  # importlib: the cell registry loads implementations by name
                # standard library only, for model descriptions (dsl/description.py, dsl/fields.py): JSON and TOML
                # text (tomli is tomllib's own backport, needed on Python 3.10), field types and suggestions
                "json", "tomllib", "tomli", "re", "inspect", "sys", "types", "difflib")

@@ -40,7 +40,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         raise ExportError(f"invalid value for `lowering`: expected one of {LOWERINGS}, received {lowering!r}.")
     model.check_params(params)
     g = GraphBuilder(opset)
-    ctx = LoweringContext(g, model, effective(model.param_specs(), params), lowering)
+    ctx = LoweringContext(g, model, effective(model.param_specs(), params, np.float32), lowering)
 
     for name, spec in model.inputs.items():
         g.add_input(g.claim(name), spec.dtype, spec.dims())

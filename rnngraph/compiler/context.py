@@ -21,7 +21,7 @@ LOWERINGS = ("auto", "scan", "native")
 class LoweringContext:
     """Everything a lowering needs.
 
-    `params` are the effective parameters (float64, structural masks applied).
+    `params` are the effective parameters (float32, the dtype written; structural masks applied).
     `values` maps ``(node, output index)`` to the ONNX value holding it. Sequences
     are batch-first ``(batch, time, features)`` between layers; padded steps hold 0.
     """
