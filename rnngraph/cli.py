@@ -138,10 +138,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.unroll is not None and not (args.png or args.svg):
         raise RnnGraphError("--unroll N draws a picture: give it a file with --png FILE.png or --svg FILE.svg.")
     if args.model.endswith(".onnx"):
+        from rnngraph.dsl.model import Model
+
         proto = read_proto(args.model)
+        meta = {p.key: p.value for p in proto.metadata_props}
         model = None
-        if any(p.key == DESCRIPTION_KEY for p in proto.metadata_props):
-            model = load_model_file(args.model).model
+        if DESCRIPTION_KEY in meta:  # the summary and pictures need the description only, not the parameters
+            model = Model.from_json(meta[DESCRIPTION_KEY])
             print(model.summary())
         elif args.png or args.svg:
             raise RnnGraphError(f"{args.model} carries no model description to draw; draw its model file instead.")

@@ -91,6 +91,8 @@ def test_cli_exports_then_verifies_the_shipped_file_alone(tmp_path, capsys):
     assert main(["show", str(out)]) == 0
     text = capsys.readouterr().out
     assert "model 'attention'" in text and "GreedyDecode" in text and "total parameters: 18408" in text
+    assert main(["show", str(out), "--svg", str(tmp_path / "a.svg")]) == 0  # drawn from the file alone
+    assert "decoder: GreedyDecode" in (tmp_path / "a.svg").read_text()
 
 
 def test_verify_checks_the_file_not_a_fresh_export(tmp_path, capsys):

@@ -344,6 +344,9 @@ def schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "rnngraph model description",
+        "description": "Generated from rnngraph's own dataclasses (rnngraph.dsl.description.schema); rnngraph "
+                       "checks descriptions against the same definitions, with errors that name the key path "
+                       "and line. Where a field may be null, TOML (which has no null) writes false.",
         "type": "object",
         "properties": {
             "$schema": {"type": "string"},
