@@ -45,6 +45,7 @@ _LAZY = {
     "draw_model": "rnngraph.draw",
     "draw_unrolled": "rnngraph.draw",
     "attention_heatmap": "rnngraph.draw",
+    "ExportOptions": "rnngraph.compiler.options",
     "runtime": "rnngraph.runtime",
     "interop": "rnngraph.interop",
 }
@@ -54,6 +55,7 @@ _MODULES = ("runtime", "interop")
 if TYPE_CHECKING:
     import rnngraph.interop as interop
     import rnngraph.runtime as runtime
+    from rnngraph.compiler.options import ExportOptions
     from rnngraph.draw import attention_heatmap, draw_model, draw_unrolled
     from rnngraph.dsl import (
         RNN,

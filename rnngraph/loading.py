@@ -4,7 +4,7 @@
     rnngraph.export(model, params, "again.onnx")      # the same bytes, with the same opset and lowering
 
 An export carries its model description (metadata ``rnngraph.description``), the
-`lowering` it was made with (``rnngraph.lowering``) and where each parameter sits
+`ExportOptions` it was made with (``rnngraph.options``) and where each parameter sits
 among its initializers (``rnngraph.params``, see `rnngraph.exporters.onnx.layout`).
 """
 
@@ -23,7 +23,7 @@ from rnngraph.errors import ModelError
 
 DESCRIPTION_KEY = "rnngraph.description"
 PARAMS_KEY = "rnngraph.params"
-LOWERING_KEY = "rnngraph.lowering"
+OPTIONS_KEY = "rnngraph.options"
 
 
 @dataclass
@@ -34,7 +34,11 @@ class OnnxModel:
     params: dict[str, np.ndarray]
     proto: Any  # onnx.ModelProto
     opset: int
-    lowering: str
+    options: Any  # rnngraph.ExportOptions
+
+    @property
+    def lowering(self) -> str:
+        return str(self.options.lowering)
 
 
 def read_proto(path: str) -> Any:
@@ -51,6 +55,7 @@ def read_proto(path: str) -> Any:
 
 def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     """The model, parameters and export options of an ``.onnx`` written by `rnngraph.export`."""
+    from rnngraph.compiler.options import ExportOptions
     from rnngraph.exporters.onnx import layout
 
     path = os.fspath(path)
@@ -72,15 +77,15 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     shapes = {name: spec.shape for name, spec in model.param_specs().items()}
     params = layout.read(proto.graph, json.loads(meta[PARAMS_KEY]), shapes)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    return OnnxModel(model, params, proto, opset, meta.get(LOWERING_KEY, "auto"))
+    return OnnxModel(model, params, proto, opset, ExportOptions(**json.loads(meta.get(OPTIONS_KEY, "{}"))))
 
 
 def load(path: str | os.PathLike[str], seed: int = 0) -> tuple[Model, dict[str, np.ndarray]]:
     """``(model, params)`` from a model file.
 
     - ``.onnx`` written by `rnngraph.export`: the model and the parameters stored in it;
-      ``rnngraph.export(model, params, ...)`` with the same `opset` and `lowering` writes
-      the same bytes again.
+      ``rnngraph.export(model, params, ...)`` with the same `opset` and options (`read_onnx`
+      gives both) writes the same bytes again.
     - ``.json`` / ``.toml``: a model description (`Model.to_json`); parameters
       ``model.init(seed)`` (load trained ones with ``model.load_params("x.npz")``).
     - ``.py``: a model file defining `model` (and optionally `params`).

@@ -126,7 +126,7 @@ def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapp
     """The oracle's outputs to compare greedy decoding with, allowing for near-ties.
 
     Where onnxruntime's decoded tokens differ from the oracle's, the oracle runs again
-    forced to onnxruntime's tokens (`runtime.oracle.forcing`). Every step where
+    forced to onnxruntime's tokens (`runtime.oracle.run_forced`). Every step where
     onnxruntime chose a token other than that run's argmax must be a near-tie: the
     chosen token's score within `tolerance` of the best score (float32 rounding may pick
     either). If all are, the forced run (the same path as onnxruntime's, so its scores
@@ -137,7 +137,6 @@ def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapp
     from rnngraph.dsl.decoder import GreedyDecode
     from rnngraph.dsl.generate import Generate
     from rnngraph.runtime import oracle
-    from rnngraph.runtime.oracle.forcing import forcing
 
     greedy = {name for name, node in model.nodes() if isinstance(node.layer, GreedyDecode)}
     token_outputs = {out: src.node for out, src in model.outputs.items() if src.node in greedy and src.index == 0}
@@ -149,8 +148,7 @@ def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapp
                if np.asarray(got[out]).shape != ref[out].shape or not np.array_equal(got[out], ref[out])}
     if not differs:
         return ref, {}
-    with forcing(differs) as scores:
-        forced = oracle.run(model, params, **feeds)
+    forced, scores = oracle.run_forced(model, params, differs, **feeds)
     tol = TOLERANCES[tolerance]
     notes: dict[str, str] = {}
     for out, node in token_outputs.items():
@@ -203,34 +201,45 @@ class ModelFile:
         return self.model.example_inputs(batch, time, seed)
 
 
-#: the kinds of model file `load_model_file` reads
-MODEL_FILES = (".py", ".json", ".toml", ".onnx")
+def load_model_file(path: str | os.PathLike[str], seed: int = 0, kind: str | None = None) -> ModelFile:
+    """Read a model file: a Python file defining `model`, a ``.json``/``.toml`` description, or an ONNX export.
 
-
-def load_model_file(path: str | os.PathLike[str], seed: int = 0) -> ModelFile:
-    """Read a model file: a Python file defining `model`, a ``.json``/``.toml`` description, or an ``.onnx`` export.
-
-    Parameters: the Python file's `params`, those stored in the ``.onnx``, else ``model.init(seed)``.
+    `kind` (``python``, ``description``, ``onnx``; see `rnngraph.cli_args.model_kind`) is found from
+    the name (``.py``, ``.json``, ``.toml``) or, for ONNX, the file's first bytes when not given.
+    Parameters: the Python file's `params`, those stored in the ONNX file, else ``model.init(seed)``.
     """
+    from rnngraph.cli_args import looks_like_onnx
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelError(f"no model file at {path!r}.")
-    if path.endswith((".json", ".toml")):
+    if kind is None:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        lower = path.lower()
+        kind = "python" if lower.endswith(".py") else "description" if lower.endswith((".json", ".toml")) \
+            else "onnx" if looks_like_onnx(head) else None
+    if kind == "description":
         from rnngraph.dsl.description import load_description
 
         described = load_description(path)
         return ModelFile(path, described, described.init(seed))
-    if path.endswith(".onnx"):
+    if kind == "onnx":
         from rnngraph.loading import read_onnx
 
         found = read_onnx(path)
         return ModelFile(path, found.model, found.params, onnx=found)
-    if not path.endswith(".py"):
-        raise ModelError(f"{path}: not a model file rnngraph reads; give one of {', '.join(MODEL_FILES)}.")
+    if kind != "python":
+        raise ModelError(f"{path}: not a model file rnngraph reads: give a Python model file (.py), a model "
+                         "description (.json or .toml) or an ONNX file written by rnngraph export.")
     try:
         namespace = runpy.run_path(path, run_name="__rnngraph_model__")
     except RnnGraphError:
         raise
+    except SystemExit as exc:  # a script's exit must not pass for success (nor end the caller's process)
+        raise ModelError(f"{path}: the model file called sys.exit({exc.code!r}){_where(exc, path)}; a model file "
+                         f"must define `model` and return. Put script-only code under "
+                         f"`if __name__ == \"__main__\":`.") from exc
     except Exception as exc:  # noqa: BLE001 - the user's file: say where it failed, in one line
         raise ModelError(f"{path}: running the model file failed{_where(exc, path)}: "
                          f"{type(exc).__name__}: {exc}") from exc

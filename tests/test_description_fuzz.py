@@ -42,5 +42,5 @@ def test_random_models_round_trip(topology: str, data: st.DataObject) -> None:
     for name, value in effective(model.param_specs(), params).items():
         np.testing.assert_array_equal(found.params[name].view(np.uint32),
                                       value.astype(np.float32).view(np.uint32), f"{name}\n{case.describe()}")
-    again = rg.export(found.model, found.params, opset=found.opset, lowering=found.lowering)
+    again = rg.export(found.model, found.params, opset=found.opset, options=found.options)
     assert again.SerializeToString() == proto.SerializeToString(), case.describe()

@@ -13,6 +13,7 @@ weights as external data beside it when they are too large for one protobuf
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -23,6 +24,7 @@ import onnx
 from onnx import helper
 
 from rnngraph.compiler import compile_model
+from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.dsl.description import to_json
 from rnngraph.dsl.fields import DescriptionError
 from rnngraph.dsl.model import Model
@@ -69,10 +71,14 @@ def check_opset(opset: object) -> int:
 
 
 def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET,
-                      lowering: str = "auto", *, check: bool = True) -> onnx.ModelProto:
-    """Compile, assemble and (unless `check` is False) check with onnx's full checker; writes nothing."""
+                      lowering: str = "auto", *, options: ExportOptions | None = None,
+                      check: bool = True) -> onnx.ModelProto:
+    """Compile, assemble and (unless `check` is False) check with onnx's full checker; writes nothing.
+
+    `options`: see `export`.
+    """
     opset = check_opset(opset)
-    compiled = compile_model(model, params, opset, lowering)
+    compiled = compile_model(model, params, opset, lowering, options)
     opset_ids = [helper.make_opsetid("", opset)]
     proto = helper.make_model(
         compiled.graph, opset_imports=opset_ids, producer_name="rnngraph", producer_version=VERSION,
@@ -88,7 +94,7 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         "rnngraph.vocab": json.dumps({n: s.vocab for n, s in model.inputs.items() if s.vocab is not None},
                                      sort_keys=True),
         "rnngraph.paths": json.dumps(compiled.paths, sort_keys=True),
-        **self_description(model, params, compiled.graph, opset, lowering),
+        **self_description(model, params, compiled.graph, opset, resolve(lowering, options)),
     }
     helper.set_model_props(proto, metadata)
     if check:
@@ -100,11 +106,11 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
 
 
 def self_description(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProto, opset: int,
-                     lowering: str) -> dict[str, str]:
+                     options: ExportOptions) -> dict[str, str]:
     """Metadata that makes the file stand alone (`rnngraph.load`, ``rnngraph verify FILE.onnx``).
 
     ``rnngraph.description``: the model description (`rnngraph.dsl.description`, JSON);
-    ``rnngraph.lowering``: the `lowering` option it was exported with;
+    ``rnngraph.options``: the `ExportOptions` it was exported with (JSON, every field);
     ``rnngraph.params``: where each parameter lives among the initializers (`layout.record`),
     left out for models of 2^24 parameter values or more. Models with a layer type the description
     does not know get none of these keys.
@@ -113,22 +119,26 @@ def self_description(model: Model, params: Mapping[str, np.ndarray], graph: onnx
         description = to_json(model, indent=None).strip()
     except DescriptionError:  # a layer type the description does not know (e.g. defined in a test): no self-description
         return {}
-    out = {"rnngraph.description": description, "rnngraph.lowering": lowering}
-    found = layout.record(model, params, graph, opset, lowering)
+    out = {"rnngraph.description": description,
+           "rnngraph.options": json.dumps(dataclasses.asdict(options), sort_keys=True)}
+    found = layout.record(model, params, graph, opset, options)
     if found is not None:
         out["rnngraph.params"] = json.dumps(found, separators=(",", ":"))
     return out
 
 
 def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLike[str] | None = None, *,
-           opset: int = DEFAULT_OPSET, lowering: str = "auto") -> onnx.ModelProto:
+           opset: int = DEFAULT_OPSET, lowering: str = "auto",
+           options: ExportOptions | None = None) -> onnx.ModelProto:
     """Export `model` with `params` to ONNX; write it to `path` if given. Returns the ModelProto.
 
     `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
     measured), ``scan`` (Scan everywhere), ``native`` (ONNX's native op wherever a
-    cell maps onto it exactly, Scan elsewhere).
+    cell maps onto it exactly, Scan elsewhere). `options`: every export choice as one
+    `ExportOptions` (the lowering, the Clockwork form); give the lowering there or
+    as `lowering`, not both.
     """
-    proto = build_model_proto(model, params, opset, lowering, check=False)
+    proto = build_model_proto(model, params, opset, lowering, options=options, check=False)
     large = write.needs_external_data(proto, EXTERNAL_DATA_BYTES)
     if not large:
         write.check(proto, model.name)

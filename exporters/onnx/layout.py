@@ -34,6 +34,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
 
@@ -60,7 +61,7 @@ def float_arrays(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
 
 
 def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProto, opset: int,
-           lowering: str) -> dict[str, Any] | None:
+           options: ExportOptions) -> dict[str, Any] | None:
     """The layout of `params` in `graph` (the compiled export of `model`); None past 2^24 parameter values."""
     from rnngraph.compiler import compile_model
 
@@ -72,7 +73,7 @@ def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProt
     offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist(), strict=True))
     probe = {name: (np.arange(sizes[name], dtype=np.float64) + offsets[name] + 1).reshape(spec.shape)
              for name, spec in specs.items()}
-    traced = float_arrays(compile_model(model, probe, opset, lowering).graph)
+    traced = float_arrays(compile_model(model, probe, opset, options=options).graph)
     names = list(traced)
     real = float_arrays(graph)
     flat_probe = np.concatenate([traced[n] for n in names]) if names else np.zeros(0, np.float32)
