@@ -137,8 +137,7 @@ def test_bench_command_refuses_a_missing_file(capsys: pytest.CaptureFixture[str]
 
 
 def test_bench_command_refuses_a_zero_batch(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        cli_main(["bench", str(ROOT / "samples" / "lstm.py"), "--batch", "0"])
+    assert cli_main(["bench", str(ROOT / "samples" / "lstm.py"), "--batch", "0"]) == 2  # a usage error
     assert "must be at least 1" in capsys.readouterr().err
 
 

@@ -41,7 +41,8 @@ class Export:
 def exports(model: Model, params: Mapping[str, np.ndarray], lowerings: Sequence[str] = LOWERINGS
             ) -> tuple[dict[str, Export], dict[str, str]]:
     """Export `model` once per lowering; a lowering whose graph is byte-identical to an earlier one is not
-    kept (timing the same graph twice measures only noise). Returns the distinct exports and, for each
+    kept (timing the same graph twice measures only noise; the metadata, which records the lowering asked
+    for, does not count). Returns the distinct exports and, for each
     dropped lowering, the lowering it is identical to."""
     import json
 
@@ -52,7 +53,8 @@ def exports(model: Model, params: Mapping[str, np.ndarray], lowerings: Sequence[
     for lowering in lowerings:
         proto = build_model_proto(model, params, lowering=lowering)
         data = proto.SerializeToString()
-        twin = next((k for k, e in distinct.items() if e.data == data), None)
+        # the graphs decide; the metadata names the lowering asked for and always differs
+        twin = next((k for k, e in distinct.items() if e.proto.graph == proto.graph), None)
         if twin is not None:
             same_as[lowering] = twin
             continue
