@@ -1,5 +1,8 @@
 # Every target creates .venv in the checkout if it is missing and installs the project into it.
 PYTHON ?= python3
+# the PyTorch training backend's tests need torch; a CPU build is enough (and ~1 GB instead of ~6 GB
+# with CUDA). Elsewhere: make test TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,7 +12,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[extras,test]'
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[extras,test,torch]'
 	touch $(STAMP)
 
 demo: $(STAMP)
