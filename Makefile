@@ -28,7 +28,7 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check rnngraph exporters runtime tests samples benchmarks
-	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler exporters runtime
+	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler rnngraph/pytorch exporters runtime
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lowering.py

@@ -9,10 +9,14 @@ skips the packing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-KERNELS = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
+#: the ATen ops behind nn.LSTM / nn.GRU / nn.RNN, by cell kind
+KERNELS: dict[str, Callable[..., Any]] = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
 
 
 def run_kernel(kind: str, weights: list[torch.Tensor], x: torch.Tensor, lens: torch.Tensor,
