@@ -16,7 +16,9 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 #: the ATen ops behind nn.LSTM / nn.GRU / nn.RNN, by cell kind
-KERNELS: dict[str, Callable[..., Any]] = {"lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
+KERNELS: dict[str, Callable[..., Any]] = {
+    "lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu,
+}
 
 
 def run_kernel(kind: str, weights: list[torch.Tensor], x: torch.Tensor, lens: torch.Tensor,
