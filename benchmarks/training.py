@@ -155,8 +155,8 @@ def main() -> None:
     ragged[0] = t
     target = torch.as_tensor(rng.standard_normal((b, t, 1)).astype(np.float32))
     print(f"training step (forward + backward), batch {b}, time {t}, hidden {h}, input {FEATURES}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}"
-          f"; medians of {args.reps} after {args.warmup} warm-up\n")
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"{platform.processor() or platform.machine()}; medians of {args.reps} after {args.warmup} warm-up\n")
     print(f"{'model':<22} {'rnngraph ms':>10} {'torch.nn ms':>10} {'ratio':>7}")
     for kind, cell in (("lstm", rg.LSTM(h)), ("gru", rg.GRU(h, linear_before_reset=True))):
         model = tagger(cell)

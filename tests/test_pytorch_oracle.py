@@ -186,3 +186,21 @@ def test_every_sample_matches_the_oracle(path: pathlib.Path) -> None:
 def test_the_catalogue_covers_every_registered_cell() -> None:
     assert {type(c) for c in CELLS.values()} == {entry.cell_type for entry in registry.entries()}
     assert {"RNN", "SRN", "LSTM", "GRU", "Clockwork", "ESN"} <= {entry.name for entry in registry.entries()}
+
+
+def agreement_table() -> str:
+    """Max abs error, TorchModel (float64) vs the oracle, per cell × topology and per sample (the report's table)."""
+    lines = ["| cell | " + " | ".join(sorted(TOPOLOGIES)) + " |", "|---" * (len(TOPOLOGIES) + 1) + "|"]
+    for cell in sorted(CELLS):
+        row = [f"{assert_agrees(TOPOLOGIES[t](CELLS[cell]), FEEDS.get(t)):.1e}" for t in sorted(TOPOLOGIES)]
+        lines.append(f"| {cell} | " + " | ".join(row) + " |")
+    lines += ["", "| sample | max abs error |", "|---|---:|"]
+    for path in SAMPLES:
+        mf = load_model_file(path)
+        worst = max(max_error(mf.model, mf.params, mf.example_inputs(b, t, 0)) for b, t in ((3, 7), (1, 1)))
+        lines.append(f"| {path.stem} | {worst:.1e} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m tests.test_pytorch_oracle
+    print(agreement_table())

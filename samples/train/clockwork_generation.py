@@ -5,8 +5,9 @@
 Full-batch (one sequence) Adam on the mean squared error over the 320 steps, the same
 schedule for the three networks (they share no weight, so one loss summing their three
 errors trains each exactly as alone). One thread: on a small shared machine more threads
-only contend (measured here: 2.5 s per iteration with two threads under load, 0.12 s with one). Then the weights go back to rnngraph's layout,
-next to the sample, and the table is computed by onnxruntime from the exported model.
+only contend (measured here: 2.5 s per iteration with two threads under load, 0.12 s with
+one). Then the weights go back to rnngraph's layout, next to the sample, and the table is
+computed by onnxruntime from the exported model.
 """
 
 from __future__ import annotations
