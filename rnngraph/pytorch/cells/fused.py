@@ -9,16 +9,29 @@ skips the packing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from rnngraph.dsl.gates import GateOrder
+
 #: the ATen ops behind nn.LSTM / nn.GRU / nn.RNN, by cell kind
 KERNELS: dict[str, Callable[..., Any]] = {
     "lstm": torch.lstm, "gru": torch.gru, "tanh": torch.rnn_tanh, "relu": torch.rnn_relu,
 }
+
+
+def kernel_weights(p: Mapping[str, torch.Tensor], order: GateOrder, kernel_order: GateOrder) -> list[torch.Tensor]:
+    """``[w_ih, w_hh, b_ih, b_hh]`` for a kernel from rnngraph's ``W``, ``R``, ``B = [Wb; Rb]``, the gate
+    blocks re-stacked by name from `order` (rnngraph's, ONNX's) to `kernel_order` (PyTorch's)."""
+    wb, rb = p["B"].chunk(2)
+    out = []
+    for array in (p["W"], p["R"], wb, rb):
+        blocks = dict(zip(order, array.chunk(len(order), dim=0), strict=True))
+        out.append(torch.cat([blocks[g] for g in kernel_order]))
+    return out
 
 
 def run_kernel(kind: str, weights: list[torch.Tensor], x: torch.Tensor, lens: torch.Tensor,

@@ -16,7 +16,7 @@ import torch
 from rnngraph.dsl.cells.gru import GRU
 from rnngraph.dsl.gates import PYTORCH_GRU
 from rnngraph.pytorch.cells.base import Params, States, TorchCell, gate_blocks, halves
-from rnngraph.pytorch.cells.fused import run_kernel
+from rnngraph.pytorch.cells.fused import kernel_weights, run_kernel
 
 
 def project(cell: GRU, p: Params, x: torch.Tensor) -> torch.Tensor:
@@ -49,14 +49,8 @@ def exact(cell: GRU) -> bool:
     return cell.linear_before_reset
 
 
-def to_pytorch_order(array: torch.Tensor, cell: GRU) -> torch.Tensor:
-    blocks = gate_blocks(array, cell.gates, dim=0)
-    return torch.cat([blocks[g] for g in PYTORCH_GRU])
-
-
 def fused(cell: GRU, p: Params, x: torch.Tensor, lens: torch.Tensor, states: States) -> tuple[torch.Tensor, States]:
-    wb, rb = halves(p["B"])
-    weights = [to_pytorch_order(w, cell) for w in (p["W"], p["R"], wb, rb)]
+    weights = kernel_weights(p, cell.gates, PYTORCH_GRU)
     y, (h,) = run_kernel("gru", weights, x, lens, [states["h"]])
     return y, {"h": h}
 

@@ -16,7 +16,7 @@ import torch
 from rnngraph.dsl.cells.lstm import LSTM
 from rnngraph.dsl.gates import PYTORCH_LSTM
 from rnngraph.pytorch.cells.base import Params, States, TorchCell, gate_blocks, halves
-from rnngraph.pytorch.cells.fused import run_kernel
+from rnngraph.pytorch.cells.fused import kernel_weights, run_kernel
 
 
 def project(cell: LSTM, p: Params, x: torch.Tensor) -> torch.Tensor:
@@ -45,14 +45,8 @@ def exact(cell: LSTM) -> bool:
     return not cell.peephole and not cell.coupled
 
 
-def to_pytorch_order(array: torch.Tensor, cell: LSTM) -> torch.Tensor:
-    blocks = gate_blocks(array, cell.gates, dim=0)
-    return torch.cat([blocks[g] for g in PYTORCH_LSTM])
-
-
 def fused(cell: LSTM, p: Params, x: torch.Tensor, lens: torch.Tensor, states: States) -> tuple[torch.Tensor, States]:
-    wb, rb = halves(p["B"])
-    weights = [to_pytorch_order(w, cell) for w in (p["W"], p["R"], wb, rb)]
+    weights = kernel_weights(p, cell.gates, PYTORCH_LSTM)
     y, (h, c) = run_kernel("lstm", weights, x, lens, [states["h"], states["c"]])
     return y, {"h": h, "c": c}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from rnngraph.dsl.cells.rnn import RNN
+from rnngraph.dsl.gates import RNN_GATES
 from rnngraph.pytorch.cells.base import Params, States, TorchCell, activation, halves
-from rnngraph.pytorch.cells.fused import run_kernel
+from rnngraph.pytorch.cells.fused import kernel_weights, run_kernel
 
 
 def project(cell: RNN, p: Params, x: torch.Tensor) -> torch.Tensor:
@@ -27,8 +28,7 @@ def exact(cell: RNN) -> bool:
 
 
 def fused(cell: RNN, p: Params, x: torch.Tensor, lens: torch.Tensor, states: States) -> tuple[torch.Tensor, States]:
-    wb, rb = halves(p["B"])
-    y, (h,) = run_kernel(cell.activation, [p["W"], p["R"], wb, rb], x, lens, [states["h"]])
+    y, (h,) = run_kernel(cell.activation, kernel_weights(p, RNN_GATES, RNN_GATES), x, lens, [states["h"]])
     return y, {"h": h}
 
 
