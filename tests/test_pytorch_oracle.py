@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 
 import rnngraph as rg  # noqa: E402
 from rnngraph.dsl import registry  # noqa: E402
+from rnngraph.dsl.decoder import TeacherForced  # noqa: E402
 from rnngraph.pytorch import TorchModel  # noqa: E402
 from rnngraph.runtime import oracle  # noqa: E402
 from rnngraph.verify import load_model_file  # noqa: E402
@@ -110,15 +111,17 @@ GENERATE_CONFIGS = [(None, "none", False, {}), (6, "none", True, {}), (None, "ou
                     (6, "argmax", True, {"embedding": 4, "start": 2})]
 
 
-def generate_model(cell: rg.Cell) -> rg.Model:
+def generate_model(cell: rg.Cell, turn: int = 0) -> rg.Model:
+    """Every config once, half of them in mode "first" and half in "every" (which half: `turn`), so
+    that over consecutive cells every mode meets every config while each model stays small."""
     v = rg.Input("v", features=5, sequence=False)
     n = rg.Input("n", count=True)
     outs = {}
-    for mode in ("first", "every"):
-        for k, (units, feedback, tokens, extra) in enumerate(GENERATE_CONFIGS):
-            readout = rg.Dense(units, activation="softmax") if units else None
-            out = rg.Generate(cell, mode=mode, readout=readout, feedback=feedback, tokens=tokens, **extra)(v, n)
-            outs |= {f"{mode}{k}_{i}": t for i, t in enumerate(out if isinstance(out, tuple) else (out,))}
+    for k, (units, feedback, tokens, extra) in enumerate(GENERATE_CONFIGS):
+        mode = ("first", "every")[(k + turn) % 2]
+        readout = rg.Dense(units, activation="softmax") if units else None
+        out = rg.Generate(cell, mode=mode, readout=readout, feedback=feedback, tokens=tokens, **extra)(v, n)
+        outs |= {f"{mode}{k}_{i}": t for i, t in enumerate(out if isinstance(out, tuple) else (out,))}
     return rg.Model([v, n], outs)
 
 
@@ -139,14 +142,16 @@ DECODERS = [(None, "last", "init", "mean"), (None, "all_dense", "every", "max"),
             (rg.Attention("dot"), "last", "every", "max")]
 
 
-def decoder_model(cell: rg.Cell) -> rg.Model:
-    """Token source → Embedding → GRU encoder (6 units) → decoders with a 6-unit output state."""
+def decoder_model(cell: rg.Cell, turn: int = 0) -> rg.Model:
+    """Token source → Embedding → GRU encoder (6 units) → two decoders with a 6-unit output state:
+    entries `turn` and `turn + 3` of DECODERS, so that consecutive cells go through all of them."""
     src = rg.Input("src", tokens=SRC_VOCAB)
     tgt = rg.Input("tgt", tokens=TGT_VOCAB, time="tgt_time", lengths="tgt_lengths")
     n = rg.Input("max_len", count=True)
     memory = rg.Recurrent(rg.GRU(6, linear_before_reset=False))(rg.Embedding(SRC_VOCAB, 5)(src))
     outs = {}
-    for k, (attention, context, use, pool) in enumerate(DECODERS):
+    for k in (turn % len(DECODERS), (turn + 3) % len(DECODERS)):
+        attention, context, use, pool = DECODERS[k]
         dec = rg.Decoder(resized(cell, 6), attention=attention, context=context, use=use, pool=pool,
                          context_units=5, readout=rg.Dense(TGT_VOCAB, "softmax"), embedding=4, max_len=6)
         tf = dec.teacher_forced(memory, tgt)
@@ -168,12 +173,20 @@ def decoder_feeds(batch: int, time: int) -> dict[str, np.ndarray]:
 TOPOLOGIES = {"recurrent": recurrent_model, "bidirectional": bidirectional_model, "stack": stack_model,
               "generate": generate_model, "generative": generative_model, "decoder": decoder_model}
 FEEDS = {"decoder": decoder_feeds}
+#: topologies whose variants are spread over the cells (each cell gets some, every variant several cells)
+ROTATING = ("generate", "decoder")
 
 
 @pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_every_cell_in_every_topology_matches_the_oracle(cell: str, topology: str) -> None:
-    assert_agrees(TOPOLOGIES[topology](CELLS[cell]), FEEDS.get(topology))
+    assert_agrees(catalogue_model(cell, topology), FEEDS.get(topology))
+
+
+def catalogue_model(cell: str, topology: str) -> rg.Model:
+    if topology in ROTATING:
+        return TOPOLOGIES[topology](CELLS[cell], sorted(CELLS).index(cell))  # type: ignore[call-arg]
+    return TOPOLOGIES[topology](CELLS[cell])
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=[p.stem for p in SAMPLES])
@@ -181,6 +194,23 @@ def test_every_sample_matches_the_oracle(path: pathlib.Path) -> None:
     mf = load_model_file(path)
     worst = max(max_error(mf.model, mf.params, mf.example_inputs(batch, time, 0)) for batch, time in ((3, 7), (1, 1)))
     assert worst <= FLOAT64_ATOL, f"{path.name}: max abs error {worst:.3e}"
+
+
+def test_rotating_topologies_cover_every_variant() -> None:
+    """Over the cells, every decoder configuration and every (mode, config) pair of Generate occurs."""
+    decoders, generators = set(), set()
+    for cell in CELLS:
+        for _, node in catalogue_model(cell, "decoder").nodes():
+            if isinstance(node.layer, TeacherForced):
+                dec = node.layer.dec
+                decoders.add((dec.attention, dec.context, dec.use, dec.pool))
+        for _, node in catalogue_model(cell, "generate").nodes():
+            if isinstance(node.layer, rg.Generate):
+                g = node.layer
+                generators.add((g.mode, g.readout.units if g.readout else None, g.feedback, g.tokens, g.start))
+    assert decoders == set(DECODERS)
+    assert generators == {(mode, units, feedback, tokens, extra.get("start")) for mode in ("first", "every")
+                          for units, feedback, tokens, extra in GENERATE_CONFIGS}
 
 
 def test_the_catalogue_covers_every_registered_cell() -> None:
@@ -192,7 +222,7 @@ def agreement_table() -> str:
     """Max abs error, TorchModel (float64) vs the oracle, per cell × topology and per sample (the report's table)."""
     lines = ["| cell | " + " | ".join(sorted(TOPOLOGIES)) + " |", "|---" * (len(TOPOLOGIES) + 1) + "|"]
     for cell in sorted(CELLS):
-        row = [f"{assert_agrees(TOPOLOGIES[t](CELLS[cell]), FEEDS.get(t)):.1e}" for t in sorted(TOPOLOGIES)]
+        row = [f"{assert_agrees(catalogue_model(cell, t), FEEDS.get(t)):.1e}" for t in sorted(TOPOLOGIES)]
         lines.append(f"| {cell} | " + " | ".join(row) + " |")
     lines += ["", "| sample | max abs error |", "|---|---:|"]
     for path in SAMPLES:
