@@ -8,17 +8,17 @@ them. These checks run the exported models in onnxruntime (no torch needed).
 from __future__ import annotations
 
 import pathlib
+import runpy
 
 import numpy as np
 
+import rnngraph as rg
 from rnngraph.verify import load_model_file
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
 
 
 def run_sample(name: str) -> dict:
-    import runpy
-
     return runpy.run_path(str(SAMPLES / f"{name}.py"), run_name="__test__")
 
 
@@ -31,8 +31,6 @@ def test_trained_weights_are_saved_next_to_each_trained_sample() -> None:
 
 
 def test_the_attention_sample_reverses_held_out_sequences() -> None:
-    import rnngraph as rg
-
     s = run_sample("attention_reverse")
     held_out = s["examples"](1000, seed=12345)
     out = rg.runtime.Session(rg.export(s["model"], s["params"])).run(src=held_out["src"], lengths=held_out["lengths"])
