@@ -213,3 +213,15 @@ def test_the_backend_imports_only_the_dsl_and_torch() -> None:
             "'rnngraph.runtime')) or k.split('.')[0] == 'onnx']; print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_section_is_short_and_runs_where_torch_is_installed() -> None:
+    """tests/test_readme.py runs every block; this one must stay under 25 lines and say it needs torch."""
+    from tests.docblocks import blocks
+
+    text = (ROOT / "README.md").read_text()
+    start = text.count("\n", 0, text.index("## Train in PyTorch, deploy with rnngraph")) + 1
+    block = next(b for b in blocks(ROOT / "README.md") if b.line > start)
+    assert block.language == "python" and block.requires == ["torch"] and block.runs
+    assert "TorchModel" in block.code and "rnngraph_params()" in block.code
+    assert len([line for line in block.code.splitlines() if line.strip()]) < 25
