@@ -127,12 +127,13 @@ class RidgeFit:
     """The outcome of a fit over one or several ridge values.
 
     `params`: the model's parameters with the readout of the chosen ridge (float32);
-    `ridge`: the chosen value; `ridges` and `validation_errors`: every value tried and its
+    `solution`: that readout ``[W_out b_out]`` ``(L, F + 1)`` in float64, before rounding; `ridge`: the chosen value; `ridges` and `validation_errors`: every value tried and its
     validation mean squared error (None without a validation split, where one ridge is given);
     `train_steps`, `validation_steps`: the steps (rows × time, past the washout) in each sum.
     """
 
     params: Mapping[str, np.ndarray]
+    solution: np.ndarray
     ridge: float
     ridges: tuple[float, ...]
     validation_errors: tuple[float, ...] | None

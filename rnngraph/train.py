@@ -82,17 +82,20 @@ class Reservoir:
 
         x(n) = (1 - a) x(n-1) + a tanh(drive(n) + W x(n-1)); returns the last state.
         """
-        a, W = self.leak, self._W
         for t in range(drive.shape[0]):
-            pre = (W @ x.T).T if self.sparse else x @ W
-            pre += drive[t]
-            np.tanh(pre, out=pre)
-            if a != 1.0:
-                pre *= a
-                pre += (1.0 - a) * x
-            x = pre
+            x = self.step(x, drive[t])
             out[t] = x
         return x
+
+    def step(self, x: np.ndarray, drive: np.ndarray) -> np.ndarray:
+        """One step for every row: x ``(batch, N)``, drive ``(batch, N)`` -> the next x (a new array)."""
+        pre = (self._W @ x.T).T if self.sparse else x @ self._W  # dense: self._W holds Wᵀ
+        pre += drive
+        np.tanh(pre, out=pre)
+        if self.leak != 1.0:
+            pre *= self.leak
+            pre += (1.0 - self.leak) * x
+        return pre
 
 
 def _has_scipy_sparse() -> bool:
@@ -350,7 +353,7 @@ def fit_ridge_path(model: Model, params: Mapping[str, np.ndarray], inputs: Any, 
     held_sums = feed_sequences(held_out, held_pairs) if validation is not None else None
     reporter.close()
     W, chosen, errors = choose(train_sums, held_sums, ridges)
-    return RidgeFit(trainer.readout(W), chosen, tuple(float(r) for r in ridges), errors, train_sums.count,
+    return RidgeFit(trainer.readout(W), W, chosen, tuple(float(r) for r in ridges), errors, train_sums.count,
                     held_sums.count if held_sums is not None else 0)
 
 
