@@ -94,18 +94,25 @@ class RidgeAccumulator:
         return _finite(solution)
 
     def solve_path(self, ridges: Sequence[float]) -> np.ndarray:
-        """``W (R, L, F)``, one readout per ridge value, from one eigendecomposition of Z Zᵀ."""
+        """``W (R, L, F)``, one readout per ridge value, from one eigendecomposition of Z Zᵀ.
+
+        A ridge value too small for the system (λ_min + β below machine precision times λ_max,
+        where no solve means anything) gets a NaN readout; all of them: a ParameterError.
+        """
         betas = np.asarray(check_ridges(ridges))
         self._check_count()
         eigenvalues, Q = np.linalg.eigh(self.zz)
+        eigenvalues = np.maximum(eigenvalues, 0.0)  # Z Zᵀ is positive semi-definite; rounding can dip below 0
         shifted = eigenvalues[None, :] + betas[:, None]  # (R, F)
-        floor = np.finfo(np.float64).eps * max(float(eigenvalues.max()), 1.0) * len(eigenvalues)
-        if np.any(shifted <= floor):
-            worst = float(betas[np.argmin(shifted.min(axis=1))])
-            raise ParameterError(f"the ridge system is singular for ridge {worst!r} (Z Zᵀ has eigenvalues near 0); "
-                                 "use ridge values > 0, e.g. 1e-8.")
-        projected = self.yz @ Q  # (L, F)
-        return _finite(np.einsum("lf,rf,gf->rlg", projected, 1.0 / shifted, Q))
+        singular = shifted.min(axis=1) <= np.finfo(np.float64).eps * max(float(eigenvalues.max()), 1.0)
+        if singular.all():
+            raise ParameterError(f"the ridge system is singular for every ridge value {betas.tolist()} (Z Zᵀ has "
+                                 "eigenvalues near 0); use larger ridge values, e.g. 1e-8.")
+        shifted[singular] = np.inf
+        path = np.einsum("lf,rf,gf->rlg", self.yz @ Q, 1.0 / shifted, Q)
+        _finite(path[~singular])
+        path[singular] = np.nan
+        return path
 
     def mse(self, W: np.ndarray) -> np.ndarray:
         """Mean squared error over the accumulated steps and outputs of readouts ``W (..., L, F)``."""
@@ -127,8 +134,10 @@ class RidgeFit:
     """The outcome of a fit over one or several ridge values.
 
     `params`: the model's parameters with the readout of the chosen ridge (float32);
-    `solution`: that readout ``[W_out b_out]`` ``(L, F + 1)`` in float64, before rounding; `ridge`: the chosen value; `ridges` and `validation_errors`: every value tried and its
-    validation mean squared error (None without a validation split, where one ridge is given);
+    `solution`: that readout ``[W_out b_out]`` ``(L, F + 1)`` in float64, before rounding;
+    `ridge`: the chosen value; `ridges` and `validation_errors`: every value tried and its
+    validation mean squared error (inf where the system is singular for it; None without a
+    validation split, where one ridge is given);
     `train_steps`, `validation_steps`: the steps (rows × time, past the washout) in each sum.
     """
 
@@ -165,7 +174,7 @@ def choose(train: RidgeAccumulator, validation: RidgeAccumulator | None,
         raise InputError(f"{len(values)} ridge values were given but no `validation` split to choose among them; "
                          "pass validation=(inputs, targets), or a single `ridge`.")
     path = train.solve_path(values)
-    mse = validation.mse(path)
+    mse = np.nan_to_num(validation.mse(path), nan=np.inf)  # a singular ridge value scores inf
     best = int(np.argmin(mse))
     return path[best], values[best], tuple(float(e) for e in mse)
 

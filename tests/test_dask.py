@@ -14,9 +14,16 @@ db = pytest.importorskip("dask.bag")
 import dask  # noqa: E402
 
 import rnngraph as rg  # noqa: E402
-from rnngraph.scaleout import fit_ridge, grid, predict, predict_arrays, random_settings, search  # noqa: E402
-from rnngraph.scaleout import inference  # noqa: E402
-from rnngraph.scaleout.tuning import esn_model, free_run_error  # noqa: E402
+from rnngraph.scaleout import (  # noqa: E402
+    fit_ridge,
+    grid,
+    inference,
+    predict,
+    predict_arrays,
+    random_settings,
+    search,
+)
+from rnngraph.scaleout.tuning import free_run_error  # noqa: E402
 from rnngraph.train import RidgeTrainer, feed_sequences, fit_ridge_path  # noqa: E402
 
 
@@ -153,8 +160,8 @@ def test_search_errors_are_explained(client):
 
 def exported_tagger(tmp_path) -> str:
     x = rg.Input("x", features=3)
-    model = rg.Model(x, {"y": rg.Dense(2)(rg.Recurrent(rg.GRU(7, linear_before_reset=True))(x)), "last": rg.Recurrent(rg.RNN(5),
-                                                                                            returns="last")(x)})
+    tagged = rg.Dense(2)(rg.Recurrent(rg.GRU(7, linear_before_reset=True))(x))
+    model = rg.Model(x, {"y": tagged, "last": rg.Recurrent(rg.RNN(5), returns="last")(x)})
     path = str(tmp_path / "tagger.onnx")
     rg.export(model, model.init(seed=1), path)
     return path

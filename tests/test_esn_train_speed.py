@@ -12,7 +12,7 @@ import pytest
 import rnngraph as rg
 import rnngraph.train as train
 from rnngraph.dsl.params import effective
-from rnngraph.ridge import RidgeAccumulator
+from rnngraph.ridge import RidgeAccumulator, choose
 from rnngraph.runtime.oracle.esn import esn_step
 from rnngraph.train import Reservoir, RidgeTrainer, feed_sequences, fit_ridge, fit_ridge_path, harvest
 
@@ -86,10 +86,16 @@ def test_ridge_path_equals_separate_solves_and_scores_like_a_direct_evaluation()
     for W, beta in zip(path, ridges, strict=True):
         np.testing.assert_allclose(W, train_sums.solve(beta), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(held.mse(W), np.mean((Zv @ W.T - Yv) ** 2), rtol=1e-10)
-    with pytest.raises(rg.ParameterError, match=r"singular for ridge 0.0 .*use ridge values > 0"):
-        rank_one = RidgeAccumulator(3, 1)
-        rank_one.add(np.ones((4, 3)), np.ones((4, 1)))
-        rank_one.solve_path([1.0, 0.0])
+    rank_one = RidgeAccumulator(3, 1)
+    rank_one.add(np.ones((4, 3)), np.ones((4, 1)))
+    path = rank_one.solve_path([1.0, 0.0])
+    assert np.all(np.isnan(path[1])) and np.allclose(path[0], rank_one.solve(1.0), rtol=1e-12)
+    held_out = RidgeAccumulator(3, 1)
+    held_out.add(np.ones((2, 3)), np.ones((2, 1)))
+    W, chosen, errors = choose(rank_one, held_out, [1.0, 0.0])
+    assert chosen == 1.0 and errors[1] == np.inf and errors[0] < 1e-2
+    with pytest.raises(rg.ParameterError, match=r"singular for every ridge value \[0.0\] .*use larger ridge"):
+        rank_one.solve_path([0.0])
 
 
 def test_fit_ridge_path_picks_the_ridge_with_the_least_validation_error():

@@ -61,8 +61,10 @@ def worker_session(plugin_name: str) -> Session:
     return session
 
 
-def _install(model: str | os.PathLike[str] | bytes, client: Any, threads: int | None) -> tuple[str, Session]:
+def _install(model: Any, client: Any, threads: int | None) -> tuple[str, Session]:
     """Register the session plugin (once per model); return its name and a client-side session for signatures."""
+    if hasattr(model, "SerializeToString"):  # an onnx.ModelProto, as rnngraph.export returns without a path
+        model = model.SerializeToString()
     data = model if isinstance(model, bytes) else _read(model)
     local = Session(data)  # fails here, on the client, for a broken file
     plugin = SessionPlugin(data, threads)
@@ -126,7 +128,8 @@ def predict(model: str | os.PathLike[str] | bytes, sequences: Any, *, client: An
             feeds: Mapping[str, Any] | None = None, threads: int | None = 1) -> Any:
     """A lazy `dask.bag.Bag` of output dicts, one per sequence of `sequences`.
 
-    `sequences`: a Bag whose elements are ``(time_i, K)`` arrays (a model with one sequence
+    `model`: an ``.onnx`` path, its bytes or an ``onnx.ModelProto``. `sequences`: a Bag whose
+    elements are ``(time_i, K)`` arrays (a model with one sequence
     input) or dicts input name -> array. `feeds`: inputs shared by every sequence. `threads`:
     onnxruntime threads per worker session (1 suits one Dask thread per worker).
     """

@@ -136,7 +136,8 @@ def evaluate(setting: Mapping[str, Any], columns: Sequence[str], base: Mapping[s
         best = int(np.argmin(scores))
         W, chosen, errors = path[best], ridges[best], tuple(float(e) for e in scores)
     assert errors is not None
-    row = {**{name: getattr(cell, name) for name in columns}, "ridge": chosen, "error": min(errors), "seconds": time.perf_counter() - start}
+    row = {**{name: getattr(cell, name) for name in columns}, "ridge": chosen, "error": min(errors),
+           "seconds": time.perf_counter() - start}
     return {"row": row, "solution": W}
 
 
@@ -182,8 +183,8 @@ def search(settings: Sequence[Mapping[str, Any]], *, train: Sequence[tuple[Any, 
 
     train_f, validation_f = client.scatter([train, validation], broadcast=True, hash=False)
     columns = list(dict.fromkeys(name for s in settings for name in s))
-    futures = [client.submit(evaluate, s, columns, base, seed, features, outputs, train_f, validation_f, washout, ridges,
-                             error, horizon or 0, pure=False) for s in settings]
+    futures = [client.submit(evaluate, s, columns, base, seed, features, outputs, train_f, validation_f, washout,
+                             ridges, error, horizon or 0, pure=False) for s in settings]
     reporter = Reporter(progress, len(futures), "ESN search")
     for _ in as_completed(futures):
         reporter.advance(1)
