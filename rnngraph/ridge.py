@@ -49,31 +49,69 @@ class RidgeAccumulator:
 
     ``add(Z (n, F), Y (n, L))`` accumulates ``ZᵀZ``, ``YᵀZ`` and ``YᵀY`` in float64;
     ``solve(β)`` returns ``W (L, F)`` minimising ``Σ‖y − W z‖² + β‖W‖²``.
+
+    Order-independent sums: the products of one sequence are added plainly (they come in the
+    same order wherever that sequence is fed); `commit()` (called at the end of each sequence)
+    adds them to the totals with an error-free transformation (TwoSum), keeping the rounding
+    error in a second array. Totals are then exact to ~eps² and round to the same float64
+    whatever order sequences, partitions and `merge` trees come in: a distributed fit gets the
+    single-process sums bit for bit, and an ill-conditioned Z Zᵀ cannot amplify an ordering
+    difference that is not there.
     """
 
+    KEYS = ("zz", "yz", "yy")
+
     def __init__(self, features: int, outputs: int) -> None:
-        self.zz = np.zeros((features, features))
-        self.yz = np.zeros((outputs, features))
-        self.yy = np.zeros((outputs, outputs))
+        shapes = {"zz": (features, features), "yz": (outputs, features), "yy": (outputs, outputs)}
+        self._high = {k: np.zeros(shapes[k]) for k in self.KEYS}
+        self._low = {k: np.zeros(shapes[k]) for k in self.KEYS}
+        self._open = {k: np.zeros(shapes[k]) for k in self.KEYS}
         self.count = 0
+
+    @property
+    def zz(self) -> np.ndarray:
+        """Σ z zᵀ ``(F, F)`` over everything added."""
+        return self._total("zz")
+
+    @property
+    def yz(self) -> np.ndarray:
+        """Σ y zᵀ ``(L, F)``."""
+        return self._total("yz")
+
+    @property
+    def yy(self) -> np.ndarray:
+        """Σ y yᵀ ``(L, L)``."""
+        return self._total("yy")
+
+    def _total(self, key: str) -> np.ndarray:
+        return (self._high[key] + self._low[key]) + self._open[key]
 
     def add(self, Z: np.ndarray, Y: np.ndarray) -> None:
         Z = np.asarray(Z, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
-        self.zz += Z.T @ Z  # numpy runs Aᵀ A as one symmetric rank-k update (BLAS syrk)
-        self.yz += Y.T @ Z
-        self.yy += Y.T @ Y
+        self._open["zz"] += Z.T @ Z  # numpy runs Aᵀ A as one symmetric rank-k update (BLAS syrk)
+        self._open["yz"] += Y.T @ Z
+        self._open["yy"] += Y.T @ Y
         self.count += Z.shape[0]
+
+    def commit(self) -> None:
+        """Add the current sequence's sums to the order-independent totals."""
+        for key in self.KEYS:
+            self._high[key], error = _two_sum(self._high[key], self._open[key])
+            self._low[key] += error
+            self._open[key][...] = 0.0
 
     def merge(self, other: RidgeAccumulator) -> RidgeAccumulator:
         """A new accumulator holding the sums of both (sums over disjoint data add)."""
-        if other.zz.shape != self.zz.shape or other.yz.shape != self.yz.shape:
-            raise InputError(f"cannot merge ridge sums of shapes {self.yz.shape} and {other.yz.shape}: "
-                             "they come from different models.")
-        merged = RidgeAccumulator(*reversed(self.yz.shape))
-        merged.zz = self.zz + other.zz
-        merged.yz = self.yz + other.yz
-        merged.yy = self.yy + other.yy
+        if other._high["yz"].shape != self._high["yz"].shape:
+            raise InputError(f"cannot merge ridge sums of shapes {self._high['yz'].shape} and "
+                             f"{other._high['yz'].shape}: they come from different models.")
+        self.commit()
+        other.commit()
+        merged = RidgeAccumulator(*reversed(self._high["yz"].shape))
+        for key in self.KEYS:
+            merged._high[key], error = _two_sum(self._high[key], other._high[key])
+            merged._low[key] = (self._low[key] + other._low[key]) + error
         merged.count = self.count + other.count
         return merged
 
@@ -121,6 +159,13 @@ class RidgeAccumulator:
         energy = np.einsum("...lf,fg,...lg->...", W, self.zz, W)
         total = np.trace(self.yy) - 2.0 * fit + energy
         return np.maximum(total, 0.0) / (self.count * self.yz.shape[0])
+
+
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s = fl(a + b) and the exact rounding error e, a + b = s + e (Knuth's TwoSum, elementwise)."""
+    total = a + b
+    b_part = total - a
+    return total, (a - (total - b_part)) + (b - b_part)
 
 
 def _finite(solution: np.ndarray) -> np.ndarray:

@@ -157,12 +157,14 @@ class RidgeTrainer:
         self.reservoir = Reservoir(self.cell, self.p, sparse)
         self.washout = int(washout)
         self.reads = self.cell.read_sizes(self.input_size)
-        self.accumulator = RidgeAccumulator(sum(self.reads.values()) + 1, self.cell.outputs)
+        self.features = sum(self.reads.values()) + 1  # F: the columns read, and the bias's
+        self.accumulator = RidgeAccumulator(self.features, self.cell.outputs)
         self.reporter = Reporter(progress, total_steps, f"ridge harvest {self.node}")
         self.end_sequence()
 
     def end_sequence(self) -> None:
         """Forget the reservoir state: the next `feed` starts new sequences."""
+        self.accumulator.commit()
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
         self._seen = 0
@@ -194,7 +196,7 @@ class RidgeTrainer:
         assert self._x is not None and self._y is not None
         batch, steps = u.shape[:2]
         y_prev = np.concatenate([self._y[:, None], d[:, :-1]], axis=1)
-        Z = np.empty((steps, batch, self.accumulator.zz.shape[0]))  # rows (step, row): order is free in a sum
+        Z = np.empty((steps, batch, self.features))  # rows (step, row): order is free in a sum
         parts = {"input": u.transpose(1, 0, 2), "output": y_prev.transpose(1, 0, 2)}
         column, states = 0, None
         for read, size in self.reads.items():

@@ -64,6 +64,21 @@ def test_bag_fit_equals_the_single_process_fit(client):
     np.testing.assert_array_equal(fit.params["esn/W_out"], alone["esn/W_out"])
 
 
+def test_agreement_holds_on_an_ill_conditioned_system(client):
+    """Smooth signals make Z Zᵀ nearly singular; the order-independent sums keep the fits equal anyway."""
+    x = rg.Input("u", features=1)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.ESN(60, density=0.1, leak=0.3, reads=("input", "state")),
+                                           name="esn")(x)})
+    params = model.init(seed=1)
+    pairs = sine_pairs(16, 120, seed=2)
+    fit = fit_ridge(model, params, db.from_sequence(pairs, npartitions=6), washout=10, ridge=1e-12, client=client,
+                    progress=False)
+    sums = feed_sequences(RidgeTrainer(model, params, washout=10, progress=False), pairs)
+    assert np.linalg.cond(sums.zz) > 1e9  # an ordering difference of one ulp would move the solution by ~1e-6
+    expected = sums.solve(1e-12)
+    np.testing.assert_allclose(fit.solution, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+
+
 def test_dask_arrays_with_lengths_and_delayed_loaders(client, tmp_path):
     model = feedback_model()
     params = model.init(seed=3)

@@ -74,6 +74,33 @@ def test_blocked_gram_updates_equal_one_product(monkeypatch, block_rows):
     assert trainer.accumulator.count == 3 * 12
 
 
+def test_sums_do_not_depend_on_the_order_of_sequences_or_merges():
+    """Per-sequence sums are committed exactly (TwoSum), so any order or merge tree gives the same float64 bits."""
+    rng = np.random.default_rng(12)
+    scales = 10.0 ** rng.uniform(-6, 6, size=40)  # magnitudes far apart: plain sums would round differently
+    blocks = [(s * rng.standard_normal((7, 5)), rng.standard_normal((7, 2))) for s in scales]
+
+    def summed(order, groups):
+        parts = []
+        for group in np.array_split(np.asarray(order), groups):
+            acc = RidgeAccumulator(5, 2)
+            for i in group:
+                acc.add(*blocks[i])
+                acc.commit()
+            parts.append(acc)
+        while len(parts) > 1:
+            parts = [parts[i].merge(parts[i + 1]) if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
+        return parts[0]
+
+    one = summed(range(40), 1)
+    plain = sum(Z.T @ Z for Z, _ in blocks)
+    for order, groups in ((rng.permutation(40), 1), (rng.permutation(40), 7), (np.arange(40)[::-1], 3)):
+        other = summed(order, groups)
+        for key in ("zz", "yz", "yy"):
+            np.testing.assert_array_equal(getattr(other, key), getattr(one, key))
+    np.testing.assert_allclose(one.zz, plain, rtol=1e-12, atol=1e-12 * np.abs(plain).max())
+
+
 def test_ridge_path_equals_separate_solves_and_scores_like_a_direct_evaluation():
     rng = np.random.default_rng(6)
     Z, Y = rng.standard_normal((200, 9)), rng.standard_normal((200, 2))
