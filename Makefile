@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench bench-dask clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lowering.py
+
+# ESN harvest vs the previous one and ReservoirPy (installed here for the comparison only), then Dask vs one process
+bench-dask: $(STAMP)
+	$(BIN)/python -m pip install --quiet reservoirpy
+	$(BIN)/python benchmarks/esn_harvest.py
+	$(BIN)/python benchmarks/esn_dask.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
