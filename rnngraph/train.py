@@ -68,7 +68,7 @@ class Reservoir:
 
             self._W: Any = scipy.sparse.csr_matrix(W)
         else:
-            self._W = np.ascontiguousarray(W.T)
+            self._W = np.ascontiguousarray(W)  # x @ Wᵀ reads W row by row: BLAS gemv without a transpose
 
     def drive(self, u: np.ndarray, y_prev: np.ndarray) -> np.ndarray:
         """W_in [1; u(n)] (+ W_back y(n-1)) for every step: ``(time, batch, N)`` from ``(batch, time, ·)``."""
@@ -89,7 +89,7 @@ class Reservoir:
 
     def step(self, x: np.ndarray, drive: np.ndarray) -> np.ndarray:
         """One step for every row: x ``(batch, N)``, drive ``(batch, N)`` -> the next x (a new array)."""
-        pre = (self._W @ x.T).T if self.sparse else x @ self._W  # dense: self._W holds Wᵀ
+        pre = (self._W @ x.T).T if self.sparse else x @ self._W.T
         pre += drive
         np.tanh(pre, out=pre)
         if self.leak != 1.0:
