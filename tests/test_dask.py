@@ -199,6 +199,14 @@ def test_batch_inference_on_a_bag_opens_one_session_per_worker(client, tmp_path)
     assert len(opened) == 2 and all(list(counts.values()) == [1] for counts in opened.values()), opened
 
 
+def test_batch_inference_refuses_what_it_cannot_run(client, tmp_path):
+    path = exported_tagger(tmp_path)
+    with pytest.raises(rg.InputError, match=r"`sequences`: expected a dask.bag.Bag .*use predict_arrays\(\)"):
+        predict(path, [np.zeros((3, 3))], client=client)
+    with pytest.raises(rg.InputError, match=r"no model file at '.*missing.onnx'; export one"):
+        predict(str(tmp_path / "missing.onnx"), db.from_sequence([np.zeros((3, 3))]), client=client)
+
+
 def test_batch_inference_on_dask_arrays_equals_one_run(client, tmp_path):
     path = exported_tagger(tmp_path)
     rng = np.random.default_rng(11)

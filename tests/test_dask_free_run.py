@@ -40,3 +40,14 @@ def test_settings_helpers():
     assert drawn == random_settings(5, seed=2, leak=(0.1, 0.9), hidden=[10, 20])
     with pytest.raises(rg.InputError, match=r"random_settings: `leak` must be a \(low, high\) tuple"):
         random_settings(2, leak=0.5)
+
+
+def test_scaleout_without_dask_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from rnngraph.scaleout.cluster import client_or_default
+
+    monkeypatch.setitem(sys.modules, "dask", None)  # an import of dask now fails as if it were not installed
+    with pytest.raises(rg.RnnGraphError, match=r"rnngraph.scaleout needs Dask \(dask is not installed\); "
+                                               r"install it with `pip install rnngraph\[dask\]`"):
+        client_or_default(None)
