@@ -33,7 +33,7 @@ bench: $(STAMP)
 bench-dask: $(STAMP)
 	$(BIN)/python -m pip install --quiet reservoirpy
 	$(BIN)/python benchmarks/esn_harvest.py
-	$(BIN)/python benchmarks/esn_dask.py
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python benchmarks/esn_dask.py  # 1 thread, as each Dask worker
 
 clean:
 	rm -rf $(VENV) build *.egg-info
