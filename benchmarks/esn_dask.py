@@ -111,7 +111,7 @@ def main() -> None:
     for workers in (1, 2):
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
-            bag = db.from_sequence(pairs, npartitions=2 * workers * 4)
+            bag = db.from_sequence(pairs, npartitions=2 * workers)  # each partition returns ~64 MB of sums
             seconds, fit = median_seconds(
                 lambda bag=bag: scaleout.fit_ridge(model, params, bag, washout=washout, ridge=1e-6, client=client,
                                                    progress=False), args.repeats,

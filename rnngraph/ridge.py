@@ -65,7 +65,7 @@ class RidgeAccumulator:
         shapes = {"zz": (features, features), "yz": (outputs, features), "yy": (outputs, outputs)}
         self._high = {k: np.zeros(shapes[k]) for k in self.KEYS}
         self._low = {k: np.zeros(shapes[k]) for k in self.KEYS}
-        self._open = {k: np.zeros(shapes[k]) for k in self.KEYS}
+        self._open: dict[str, np.ndarray] | None = None  # the current sequence's sums; None once committed
         self.count = 0
 
     @property
@@ -84,22 +84,28 @@ class RidgeAccumulator:
         return self._total("yy")
 
     def _total(self, key: str) -> np.ndarray:
-        return (self._high[key] + self._low[key]) + self._open[key]
+        total = self._high[key] + self._low[key]
+        return total if self._open is None else total + self._open[key]
 
     def add(self, Z: np.ndarray, Y: np.ndarray) -> None:
         Z = np.asarray(Z, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
-        self._open["zz"] += Z.T @ Z  # numpy runs Aᵀ A as one symmetric rank-k update (BLAS syrk)
-        self._open["yz"] += Y.T @ Z
-        self._open["yy"] += Y.T @ Y
+        products = {"zz": Z.T @ Z, "yz": Y.T @ Z, "yy": Y.T @ Y}  # numpy runs Aᵀ A as one BLAS syrk
+        if self._open is None:
+            self._open = products
+        else:
+            for key in self.KEYS:
+                self._open[key] += products[key]
         self.count += Z.shape[0]
 
     def commit(self) -> None:
         """Add the current sequence's sums to the order-independent totals."""
+        if self._open is None:
+            return
         for key in self.KEYS:
             self._high[key], error = _two_sum(self._high[key], self._open[key])
             self._low[key] += error
-            self._open[key][...] = 0.0
+        self._open = None  # committed sums travel as two arrays each, not three
 
     def merge(self, other: RidgeAccumulator) -> RidgeAccumulator:
         """A new accumulator holding the sums of both (sums over disjoint data add)."""
