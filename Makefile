@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench bench-dask clean
+.PHONY: demo test test-slow fuzz lint bench bench-dask clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[extras,test,dask]'
+	$(BIN)/python -m pip install --quiet -e '.[extras,test,torch,keras,dask]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,10 +21,14 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# differential fuzzing, long profile: 6 topologies x 400 random models, onnxruntime vs the oracle
+fuzz: $(STAMP)
+	RNNGRAPH_FUZZ=long $(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/test_fuzz.py
+
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check rnngraph exporters runtime tests samples benchmarks
-	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler exporters runtime
+	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler rnngraph/interop exporters runtime
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lowering.py

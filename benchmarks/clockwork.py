@@ -30,7 +30,8 @@ import time
 import numpy as np
 
 import rnngraph as rg
-from rnngraph.compiler.cells.clockwork import choose_form, estimated_costs, forced_form
+from rnngraph.compiler.cells.clockwork import choose_form, estimated_costs
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime.session import Session
 
@@ -50,8 +51,7 @@ def steps_for(batch: int, hidden: int) -> int:
 
 
 def session_for(model: rg.Model, params: dict[str, np.ndarray], form: str, threads: int) -> Session:
-    with forced_form(form):
-        return Session(build_model_proto(model, params), threads=threads)
+    return Session(build_model_proto(model, params, options=ExportOptions(clockwork_form=form)), threads=threads)
 
 
 def timed_s(session: Session, feeds: dict[str, np.ndarray]) -> float:

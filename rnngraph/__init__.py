@@ -42,11 +42,17 @@ _LAZY = {
     "Attention": "rnngraph.dsl.attention",
     "Decoder": "rnngraph.dsl.decoder",
     "export": "rnngraph.exporters.onnx",
+    "ExportOptions": "rnngraph.compiler.options",
     "runtime": "rnngraph.runtime",
+    "interop": "rnngraph.interop",
 }
+#: names in _LAZY that are modules themselves
+_MODULES = ("runtime", "interop")
 
 if TYPE_CHECKING:
+    import rnngraph.interop as interop
     import rnngraph.runtime as runtime
+    from rnngraph.compiler.options import ExportOptions
     from rnngraph.dsl import (
         RNN,
         SRN,
@@ -77,7 +83,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if name == "runtime" else getattr(module, name)
+        value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'rnngraph' has no attribute {name!r}")

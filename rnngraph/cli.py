@@ -1,4 +1,4 @@
-"""The `rnngraph` command line: export, verify, run, show, demo."""
+"""The `rnngraph` command line: export, verify, run, show, demo (exit codes: EXIT_CODES below)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import collections
 import glob
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from rnngraph.cli_args import model_kind, output_path, parse_feed
 from rnngraph.errors import RnnGraphError
 
 NATIVE_OPS = ("LSTM", "GRU", "RNN")
@@ -61,24 +61,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def parse_feed(text: str) -> tuple[str, np.ndarray]:
-    if "=" not in text:
-        raise RnnGraphError(f"--input takes NAME=FILE.npy, received {text!r}.")
-    name, path = text.split("=", 1)
-    try:
-        return name, np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RnnGraphError(f"--input {name}: cannot read {path!r} as a .npy file: {exc}") from exc
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from rnngraph.runtime.session import Session
 
     session = Session(args.model, device=args.device)
     feeds = dict(parse_feed(t) for t in args.input or [])
     outputs = session.run(**feeds)
     if args.output:
-        path = args.output if args.output.endswith(".npz") else args.output + ".npz"  # what np.savez writes
+        path = args.output  # ends in .npz (output_path), so np.savez writes exactly this name
         try:
             np.savez(path, **outputs)
         except OSError as exc:
@@ -92,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def describe_onnx(proto: object, size: int | None) -> str:
+    import numpy as np
     import onnx
 
     assert isinstance(proto, onnx.ModelProto)
@@ -126,9 +119,7 @@ def _all_initializers(graph: object) -> list[object]:
 def cmd_show(args: argparse.Namespace) -> int:
     import onnx
 
-    if args.model.endswith(".onnx"):
-        if not os.path.isfile(args.model):
-            raise RnnGraphError(f"no ONNX file at {args.model!r}.")
+    if args.kind == "onnx":
         try:
             proto = onnx.load(args.model)
         except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
@@ -184,59 +175,210 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+#: the newest opset every test covers; equal to rnngraph.exporters.onnx.DEFAULT_OPSET (a test keeps them
+#: equal) and written out here so that building the parser (``--help``) does not import onnx
+DEFAULT_OPSET = 17
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}    success
+  {EXIT_MISMATCH}    verification failed: onnxruntime and the oracle disagree (verify, demo)
+  {EXIT_USAGE}    usage or input error: bad option, missing or unreadable file, invalid model or input
+  {EXIT_INTERNAL}    internal error (a bug in rnngraph): one line on stderr; --debug shows the traceback
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"""
+
+DEBUG_ENV = "RNNGRAPH_DEBUG"
+
+#: per command: (help, description, examples)
+COMMANDS = {
+    "export": (
+        "export a model file to ONNX",
+        "Run a Python model file (which defines `model`, optionally `params`) and write its checked ONNX "
+        "export. The file is written atomically: the old file or the whole new one.",
+        ["rnngraph export samples/classic_rnn.py -o tagger.onnx",
+         "rnngraph export samples/lstm.py -o lstm --opset 13 --lowering scan     # writes lstm.onnx"],
+    ),
+    "verify": (
+        "compare onnxruntime with the NumPy oracle on random ragged inputs",
+        "Export the model in memory, run it with onnxruntime and with the independent NumPy oracle on the "
+        "same random inputs (ragged lengths), and compare every output within the tolerance the model file "
+        "names (default float32: |ort - oracle| <= 1e-4 + 1e-3·|oracle|). Exit 1 if any output differs.",
+        ["rnngraph verify samples/classic_rnn.py --time 500",
+         "rnngraph verify samples/attention.py --lowering scan --batch 1 --time 1"],
+    ),
+    "run": (
+        "run an exported ONNX model on given inputs",
+        "Run an exported .onnx file with onnxruntime. Each --input is NAME=FILE.npy, NAME=NUMBER or "
+        "NAME=[NESTED, LIST]; a missing `lengths` input means full length. Prints the outputs, or writes "
+        "them to one .npz file with -o.",
+        ["rnngraph run tagger.onnx --input x=x.npy --input lengths=[5,2,4] -o out.npz",
+         "rnngraph run captioner.onnx --input image=image.npy --input steps=12"],
+    ),
+    "show": (
+        "describe a model file or an ONNX file",
+        "For a Python model file: the layer summary and its ONNX export (inputs, outputs, op histogram, "
+        "size). For an ONNX file (any name; recognized by its header): the same for the file as it is.",
+        ["rnngraph show samples/attention.py",
+         "rnngraph show tagger.onnx"],
+    ),
+    "demo": (
+        "export and verify every sample, print one table",
+        "Export every *.py model file of a folder and verify each against the oracle; one line per sample.",
+        ["rnngraph demo",
+         "rnngraph demo --samples samples --time 20"],
+    ),
+}
+
+#: which model files each command takes (cli_args.model_kind)
+ACCEPTS = {"export": ("python",), "verify": ("python",), "run": ("onnx",), "show": ("python", "onnx")}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the epilog's line breaks; shows each option's default where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class VersionAction(argparse.Action):
+    """``--version``: rnngraph's version and the versions of what it runs on (read without importing them)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the versions of rnngraph, Python, numpy, onnx and onnxruntime and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        import platform
+        from importlib import metadata
+
+        from rnngraph import __version__
+
+        def version(dist: str) -> str:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        deps = ", ".join(f"{d} {version(d)}" for d in ("numpy", "onnx", "onnxruntime"))
+        print(f"rnngraph {__version__} (Python {platform.python_version()}, {deps})")
+        parser.exit()
+
+
+def epilog(examples: list[str]) -> str:
+    return "example:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from rnngraph.exporters.onnx import DEFAULT_OPSET
+    """The whole command line; imports nothing beyond the standard library, so ``--help`` is fast."""
+    parser = argparse.ArgumentParser(
+        prog="rnngraph", formatter_class=HelpFormatter,
+        description=textwrap.fill("Describe recurrent networks in Python, export them to ONNX, run them with "
+                                  "onnxruntime and verify them against an independent NumPy oracle.", 100),
+        epilog=epilog(["rnngraph export samples/attention.py -o a.onnx && rnngraph show a.onnx",
+                       "rnngraph verify samples/lstm.py --time 100",
+                       "rnngraph COMMAND --help     # the options and examples of one command"]))
+    parser.add_argument("--version", action=VersionAction)
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an internal error (also: {DEBUG_ENV}=1)")
+    # the same flag after the command: SUPPRESS keeps the subparser from overwriting the value given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    parser = argparse.ArgumentParser(prog="rnngraph", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    def command(name: str) -> argparse.ArgumentParser:
+        help_, description, examples = COMMANDS[name]
+        p = sub.add_parser(name, help=help_, description=textwrap.fill(description, 100), epilog=epilog(examples),
+                           formatter_class=HelpFormatter, parents=[common])
+        p.set_defaults(accepts=ACCEPTS.get(name, ()))
+        return p
 
-    def model_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("model", help="a Python file that defines `model` (and optionally `params`)")
-        p.add_argument("--opset", type=int, default=DEFAULT_OPSET)
-        p.add_argument("--lowering", choices=("auto", "scan", "native"), default="auto")
-        p.add_argument("--seed", type=int, default=0, help="seed for parameters (if the file has none) and inputs")
+    def model_options(p: argparse.ArgumentParser, model_help: str) -> None:
+        p.add_argument("model", help=model_help)
+        p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                       help="ONNX opset, from 13 to the newest that the installed onnx and onnxruntime support")
+        p.add_argument("--lowering", choices=("auto", "scan", "native"), default="auto",
+                       help="recurrent layers as ONNX's native LSTM/GRU/RNN ops where they match exactly "
+                            "(native), as Scan loops (scan), or whichever was measured faster per cell (auto)")
+        p.add_argument("--seed", type=int, default=0,
+                       help="seed of the parameters (when the model file defines no `params`) and of the inputs")
 
-    p = sub.add_parser("export", help="export a model file to ONNX")
-    model_options(p)
-    p.add_argument("-o", "--output", required=True)
+    python_file = "a Python model file (*.py) that defines `model` and optionally `params`"
+    p = command("export")
+    model_options(p, python_file)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx", type=lambda s: output_path(s, ".onnx"),
+                   help="where to write the model (.onnx is appended to a name without suffix)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("verify", help="compare onnxruntime with the NumPy oracle on random ragged inputs")
-    model_options(p)
-    p.add_argument("--batch", type=int, default=3)
-    p.add_argument("--time", type=int, default=7)
+    p = command("verify")
+    model_options(p, python_file)
+    p.add_argument("--batch", type=positive_int, default=3, help="rows of the random input batch")
+    p.add_argument("--time", type=positive_int, default=7,
+                   help="time steps of the random inputs (and the value of every count input, e.g. `steps`)")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("run", help="run an exported model on .npy inputs")
-    p.add_argument("model", help="an .onnx file")
-    p.add_argument("--input", action="append", metavar="NAME=FILE.npy")
-    p.add_argument("-o", "--output", help="write the outputs to this .npz file")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    p = command("run")
+    p.add_argument("model", help="an exported ONNX file (recognized by its header, whatever its name)")
+    p.add_argument("--input", action="append", metavar="NAME=VALUE",
+                   help="one model input: NAME=FILE.npy, NAME=5 or NAME=[1,2,3] (repeat for each input)")
+    p.add_argument("-o", "--output", metavar="FILE.npz", type=lambda s: output_path(s, ".npz"),
+                   help="write the outputs to this .npz file (.npz is appended to a name without suffix) "
+                        "instead of printing them")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="onnxruntime provider; cuda is an error where onnxruntime has no CUDA provider")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("show", help="describe a model file or an .onnx file")
-    model_options(p)
+    p = command("show")
+    model_options(p, "a Python model file (*.py) or an ONNX file (any name)")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("demo", help="export and verify every sample, print one table")
-    p.add_argument("--samples", default=default_samples_dir())
-    p.add_argument("--batch", type=int, default=3)
-    p.add_argument("--time", type=int, default=9)
+    p = command("demo")
+    p.add_argument("--samples", default=default_samples_dir(), metavar="DIR", help="folder of model files")
+    p.add_argument("--batch", type=positive_int, default=3, help="rows of the random input batch")
+    p.add_argument("--time", type=positive_int, default=9, help="time steps of the random inputs")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for name in ("batch", "time"):
-        if getattr(args, name, 1) < 1:
-            print(f"rnngraph: error: --{name} must be at least 1, received {getattr(args, name)}", file=sys.stderr)
-            return 2
+    """Run one command; returns the exit code (see EXIT_CODES) instead of raising."""
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
+        args = build_parser().parse_args(argv)
+        debug = debug or args.debug
+        if args.accepts:
+            args.kind = model_kind(args.model, args.accepts, args.command)
         return int(args.func(args))
+    except SystemExit as exc:  # argparse: --help, --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except RnnGraphError as exc:
         print(f"rnngraph: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except OSError as exc:  # the file system's refusal (permissions, full disk), not a bug
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"rnngraph: error: cannot access{where}: {exc.strerror or exc}.", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rnngraph: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the promise: one line, a distinct code, the traceback on request
+        if debug:
+            raise
+        print(f"rnngraph: internal error (a bug in rnngraph): {type(exc).__name__}: {exc}\n"
+              f"rnngraph: rerun with --debug (or {DEBUG_ENV}=1) for the traceback, and report it to the "
+              f"rnngraph maintainers with the command you ran.", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

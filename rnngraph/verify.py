@@ -121,7 +121,7 @@ def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapp
     """The oracle's outputs to compare greedy decoding with, allowing for near-ties.
 
     Where onnxruntime's decoded tokens differ from the oracle's, the oracle runs again
-    forced to onnxruntime's tokens (`runtime.oracle.forcing`). Every step where
+    forced to onnxruntime's tokens (`runtime.oracle.run_forced`). Every step where
     onnxruntime chose a token other than that run's argmax must be a near-tie: the
     chosen token's score within `tolerance` of the best score (float32 rounding may pick
     either). If all are, the forced run (the same path as onnxruntime's, so its scores
@@ -132,7 +132,6 @@ def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapp
     from rnngraph.dsl.decoder import GreedyDecode
     from rnngraph.dsl.generate import Generate
     from rnngraph.runtime import oracle
-    from rnngraph.runtime.oracle.forcing import forcing
 
     greedy = {name for name, node in model.nodes() if isinstance(node.layer, GreedyDecode)}
     token_outputs = {out: src.node for out, src in model.outputs.items() if src.node in greedy and src.index == 0}
@@ -144,8 +143,7 @@ def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapp
                if np.asarray(got[out]).shape != ref[out].shape or not np.array_equal(got[out], ref[out])}
     if not differs:
         return ref, {}
-    with forcing(differs) as scores:
-        forced = oracle.run(model, params, **feeds)
+    forced, scores = oracle.run_forced(model, params, differs, **feeds)
     tol = TOLERANCES[tolerance]
     notes: dict[str, str] = {}
     for out, node in token_outputs.items():
@@ -203,6 +201,10 @@ def load_model_file(path: str | os.PathLike[str], seed: int = 0) -> ModelFile:
         namespace = runpy.run_path(path, run_name="__rnngraph_model__")
     except RnnGraphError:
         raise
+    except SystemExit as exc:  # a script's exit must not pass for success (nor end the caller's process)
+        raise ModelError(f"{path}: the model file called sys.exit({exc.code!r}){_where(exc, path)}; a model file "
+                         f"must define `model` and return. Put script-only code under "
+                         f"`if __name__ == \"__main__\":`.") from exc
     except Exception as exc:  # noqa: BLE001 - the user's file: say where it failed, in one line
         raise ModelError(f"{path}: running the model file failed{_where(exc, path)}: "
                          f"{type(exc).__name__}: {exc}") from exc

@@ -65,17 +65,17 @@ def test_attention_with_or_without_a_context(context: str | None, use: str) -> N
     assert_matches(model, model.init(seed=8), feeds=feeds_for(model, 4, 9))
 
 
-@pytest.mark.parametrize("score", sorted(SCORES))
-def test_node_count_does_not_depend_on_source_length(score: str) -> None:
+@pytest.mark.parametrize("score,nodes", [("additive", 140), ("dot", 130), ("general", 134)])
+def test_node_count_does_not_depend_on_source_length(score: str, nodes: int) -> None:
+    """One export of a fixed size (loop bodies included) serves every source length."""
     model = attention_model(score, runtime_max_len=True)
     params = model.init(seed=4)
     proto = build_model_proto(model, params)
-    nodes = count_nodes(proto.graph)
+    assert count_nodes(proto.graph) == nodes
     for time in (5, 300):
         feeds = feeds_for(model, 2, time, tgt_time=3, max_len=5)
         assert_matches(model, params, feeds=feeds)
         assert Session(proto).run(**feeds)["greedy_weights"].shape[2] == time
-    assert count_nodes(build_model_proto(model, params).graph) == nodes
 
 
 def body_graphs(graph: object) -> list[object]:

@@ -34,10 +34,10 @@ def test_verify_long_and_short(time, capsys):
 
 def test_verify_fails_on_a_wrong_model(tmp_path, capsys, monkeypatch):
     """A deliberately broken lowering must make verify exit 1 (the check can fail)."""
-    import rnngraph.compiler.cells.rnn as lowering
+    import rnngraph.compiler.idioms as lowering
 
-    original = lowering.ONNX_ACTIVATION["tanh"]
-    monkeypatch.setitem(lowering.ONNX_ACTIVATION, "tanh", "Sigmoid")
+    original = lowering.ACTIVATIONS["tanh"]
+    monkeypatch.setitem(lowering.ACTIVATIONS, "tanh", "Sigmoid")
     assert main(["verify", CLASSIC, "--lowering", "scan"]) == 1
     assert "FAIL" in capsys.readouterr().out
     assert original == "Tanh"
@@ -90,7 +90,7 @@ def test_bad_model_file(tmp_path, capsys):
     assert main(["verify", str(bad)]) == 2
     assert "defines no `model`" in capsys.readouterr().err
     assert main(["verify", CLASSIC, "--time", "0"]) == 2
-    assert "--time must be at least 1" in capsys.readouterr().err
+    assert "argument --time: must be at least 1, received 0" in capsys.readouterr().err
 
 
 def test_demo_prints_a_verified_table(tmp_path, capsys):

@@ -12,10 +12,10 @@ from rnngraph.compiler.cells.clockwork import (
     COSTS,
     choose_form,
     estimated_costs,
-    forced_form,
     hoist,
     ladder_profile,
 )
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.compiler.recurrent import SequenceInput
 from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
 from rnngraph.errors import ExportError
@@ -58,8 +58,10 @@ def test_periods_that_do_not_nest_always_get_the_dense_form():
     assert set(estimated_costs(cell)) == {"dense"}
     assert choose_form(cell) == "dense"
     with pytest.raises(ExportError, match=r"the `ladder` form needs periods that each divide the next"):
-        with forced_form("ladder"):
-            choose_form(cell)
+        choose_form(cell, ExportOptions(clockwork_form="ladder"))
+    model = clockwork_model(cell)
+    with pytest.raises(ExportError, match=r"the `ladder` form needs periods that each divide the next"):
+        build_model_proto(model, model.init(0), options=ExportOptions(clockwork_form="ladder"))
 
 
 def test_one_group_of_period_one_is_always_active():
@@ -70,10 +72,20 @@ def test_one_group_of_period_one_is_always_active():
 
 
 def test_forced_form_refuses_an_unknown_form():
-    with pytest.raises(ExportError, match=r"invalid Clockwork form: expected one of \('dense', 'ladder'\), "
-                                          r"received 'sparse'"):
-        with forced_form("sparse"):
-            pass
+    with pytest.raises(ExportError, match=r"invalid value for `clockwork_form`: expected one of "
+                                          r"\('dense', 'ladder'\) or None .*received 'sparse'"):
+        ExportOptions(clockwork_form="sparse")
+
+
+def test_the_form_is_chosen_once_and_both_hoist_and_step_follow_it():
+    """The options reach the cell through the lowering context: the ladder's `If`s appear only when asked for."""
+    model = clockwork_model(rg.Clockwork(8, periods=(1, 2, 4, 8)))
+    params = model.init(0)
+    assert choose_form(rg.Clockwork(8, periods=(1, 2, 4, 8))) == "dense"
+    dense = op_histogram(build_model_proto(model, params).graph)
+    ladder = op_histogram(build_model_proto(model, params, options=ExportOptions(clockwork_form="ladder")).graph)
+    assert "If" not in dense and ladder["If"] == 3
+    assert_matches(model, params, clockwork_form="ladder")
 
 
 def test_hoist_refuses_a_sequence_without_step_index():
@@ -82,7 +94,7 @@ def test_hoist_refuses_a_sequence_without_step_index():
     cell = rg.Clockwork(4, periods=(1, 2))
     p = {"W": np.zeros((4, 3)), "R": np.zeros((4, 4)), "B": np.zeros(8)}
     with pytest.raises(ExportError, match=r"Clockwork\(hidden=4, periods=\(1, 2\)\) needs the step index"):
-        hoist(g, cell, p, seq)
+        hoist(g, cell, p, seq, "dense")
 
 
 # -- the graph ----------------------------------------------------------------------
@@ -91,8 +103,7 @@ def test_graph_size_does_not_depend_on_sequence_length(form, ops):
     """One export serves every length: count its nodes, then run the same file at T = 5 and T = 300."""
     model = clockwork_model(rg.Clockwork(16, periods=(1, 2, 4, 8)))
     params = model.init(0)
-    with forced_form(form):
-        proto = build_model_proto(model, params)
+    proto = build_model_proto(model, params, options=ExportOptions(clockwork_form=form))
     histogram = op_histogram(proto.graph)
     for op, count in ops.items():
         assert histogram.get(op, 0) == count, histogram
@@ -112,12 +123,12 @@ def test_weights_outside_the_mask_are_zero_in_the_export():
     garbage = np.random.default_rng(1).standard_normal((12, 12)).astype(np.float32)
     params["clockwork0/R"] = garbage
     mask = cell.recurrent_mask()
-    with forced_form("dense"):
-        weights = dict(w for w in all_initializers(build_model_proto(model, params).graph) if "/R" in w[0])
+    dense = build_model_proto(model, params, options=ExportOptions(clockwork_form="dense"))
+    weights = dict(w for w in all_initializers(dense.graph) if "/R" in w[0])
     assert [v.shape for v in weights.values()] == [(12, 12)]
     np.testing.assert_array_equal(next(iter(weights.values())), garbage * mask)
-    with forced_form("ladder"):
-        weights = dict(w for w in all_initializers(build_model_proto(model, params).graph) if "/R_block" in w[0])
+    ladder = build_model_proto(model, params, options=ExportOptions(clockwork_form="ladder"))
+    weights = dict(w for w in all_initializers(ladder.graph) if "/R_block" in w[0])
     assert sorted(v.shape for v in weights.values()) == [(3, 12), (4, 9), (5, 5)]
     for (start, stop), block in zip(cell.bounds, sorted(weights.values(), key=lambda v: -v.shape[1]), strict=True):
         np.testing.assert_array_equal(block, garbage[start:stop, start:])
@@ -143,9 +154,8 @@ def test_inside_a_generation_loop(form):
     n = rg.Input("n", count=True)
     y = rg.Generate(rg.Clockwork(12, periods=(1, 2, 4)), mode="first", readout=rg.Dense(3), feedback="output")(v, n)
     model = rg.Model([v, n], {"y": y})
-    with forced_form(form):
-        for time in (1, 10):
-            assert_matches(model, batch=3, time=time)
+    for time in (1, 10):
+        assert_matches(model, batch=3, time=time, clockwork_form=form)
 
 
 @pytest.mark.parametrize("form", ["dense", "ladder"])
@@ -153,9 +163,8 @@ def test_bidirectional_with_ragged_rows(form):
     """The backward direction runs each row on its own clock, from its own last valid step."""
     x = rg.Input("x", features=4)
     model = rg.Model(x, {"y": rg.Bidirectional(rg.Clockwork(10, periods=(1, 2), group_sizes=(3, 7)))(x)})
-    with forced_form(form):
-        for batch, time in ((4, 9), (1, 1)):
-            assert_matches(model, batch=batch, time=time)
+    for batch, time in ((4, 9), (1, 1)):
+        assert_matches(model, batch=batch, time=time, clockwork_form=form)
 
 
 def test_initial_state_and_final_state():
@@ -164,8 +173,7 @@ def test_initial_state_and_final_state():
     seq, last = rg.Recurrent(rg.Clockwork(8, periods=(2, 4)), returns=("sequence", "state"))(x, h0)
     model = rg.Model([x, h0], {"seq": seq, "last": last})
     for form in ("dense", "ladder"):
-        with forced_form(form):
-            got = assert_matches(model, batch=3, time=7)
+        got = assert_matches(model, batch=3, time=7, clockwork_form=form)
         feeds = model.example_inputs(3, 7, 0)
         lengths = feeds["lengths"]
         # the final state is the output at each row's last valid step, bit for bit
@@ -184,9 +192,8 @@ def test_in_a_stack_and_as_a_decoder_cell(form):
                      context="last", use="init", readout=rg.Dense(15, "softmax"), embedding=6, bos=1, eos=2,
                      max_len=9)
     tokens, scores, _ = dec.greedy(memory, name="decoder")
-    with forced_form(form):
-        assert_matches(rg.Model(x, {"y": deep}), batch=4, time=11)
-        assert_matches(rg.Model(src, {"tokens": tokens, "scores": scores}), batch=3, time=6)
+    assert_matches(rg.Model(x, {"y": deep}), batch=4, time=11, clockwork_form=form)
+    assert_matches(rg.Model(src, {"tokens": tokens, "scores": scores}), batch=3, time=6, clockwork_form=form)
 
 
 @pytest.mark.parametrize("form", ["dense", "ladder"])
@@ -198,7 +205,7 @@ def test_every_supported_opset(form):
     params = model.init(0)
     feeds = model.example_inputs(3, 9, 0)
     ref = oracle.run(model, params, **feeds)["y"]
-    with forced_form(form):
-        for opset in sorted({MIN_OPSET, 17, 18, max_opset()}):
-            row = compare("y", Session(build_model_proto(model, params, opset)).run(**feeds)["y"], ref)
-            assert row.ok, f"opset {opset}: max abs err {row.max_abs:.3e}"
+    for opset in sorted({MIN_OPSET, 17, 18, max_opset()}):
+        proto = build_model_proto(model, params, opset, options=ExportOptions(clockwork_form=form))
+        row = compare("y", Session(proto).run(**feeds)["y"], ref)
+        assert row.ok, f"opset {opset}: max abs err {row.max_abs:.3e}"

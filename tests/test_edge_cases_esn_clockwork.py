@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.compiler.cells.clockwork import forced_form
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.exporters.onnx import MIN_OPSET, build_model_proto, max_opset
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
@@ -80,8 +80,7 @@ def test_generation_clock_survives_large_priming_values(form):
     feeds["u"][:, 1] = 3e38
     feeds["u"][:, 3] = 3e38
     feeds["steps"] = np.array(4)
-    with forced_form(form):
-        got = assert_matches(model, feeds=feeds)
+    got = assert_matches(model, feeds=feeds, clockwork_form=form)
     assert np.isfinite(got["generated"]).all()
     assert not np.array_equal(got["generated"][:, 0], got["generated"][:, 1])  # the clock runs on
 
@@ -93,8 +92,7 @@ def test_survey_example_ladder_stores_the_block_rows_of_the_mask():
 
     x = rg.Input("x", features=3)
     model = rg.Model(x, {"y": rg.Recurrent(rg.Clockwork(256, periods=(1, 2, 4, 8)), name="cw")(x)})
-    with forced_form("ladder"):
-        proto = build_model_proto(model, model.init(0))
+    proto = build_model_proto(model, model.init(0), options=ExportOptions(clockwork_form="ladder"))
     shapes = sorted((v.shape for k, v in all_initializers(proto.graph) if "/R_block" in k), key=lambda s: -s[1])
     assert shapes == [(64, 256), (64, 192), (64, 128), (64, 64)]
 
@@ -116,8 +114,7 @@ def test_longest_row_anywhere_reverse_and_generative(form, opset):
         params = model.init(1)
         feeds = model.example_inputs(4, 9, 3)
         feeds["lengths"] = np.array([1, 9, 3, 6])
-        with forced_form(form):
-            session = Session(build_model_proto(model, params, opset))
+        session = Session(build_model_proto(model, params, opset, options=ExportOptions(clockwork_form=form)))
         got, ref = session.run(**feeds), oracle.run(model, params, **feeds)
         for name in model.outputs:
             row = compare(name, got[name], ref[name])
@@ -129,8 +126,7 @@ def test_longest_row_anywhere_reverse_and_generative(form, opset):
 def test_reverse_without_lengths(form, batch, time):
     x = rg.Input("x", features=3, lengths=None)
     model = rg.Model(x, {"y": rg.Recurrent(rg.Clockwork(8, periods=(1, 2, 4, 8)), reverse=True)(x)})
-    with forced_form(form):
-        assert_matches(model, batch=batch, time=time)
+    assert_matches(model, batch=batch, time=time, clockwork_form=form)
 
 
 def test_esn_resumes_from_its_full_state():

@@ -21,22 +21,17 @@ import pytest
 
 import rnngraph as rg
 from rnngraph.cli import main
+from rnngraph.dsl import registry
 from rnngraph.errors import ExportError, InputError, ModelError, ParameterError, RnnGraphError
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
 from rnngraph.verify import verify
 from tests.conftest import assert_close
+from tests.conftest import tagger as shared_tagger
 
-CELLS = {
-    "rnn": lambda: rg.RNN(6),
-    "lstm_peephole": lambda: rg.LSTM(6, peephole=True),
-    "lstm_coupled": lambda: rg.LSTM(6, coupled=True),
-    "gru_before": lambda: rg.GRU(6, linear_before_reset=False),
-    "gru_after": lambda: rg.GRU(6, linear_before_reset=True),
-    "clockwork": lambda: rg.Clockwork(6, periods=(1, 2, 4)),
-    "esn": lambda: rg.ESN(6, density=0.5),
-}
+#: every example of every registered cell (`rnngraph.dsl.registry`): a new cell is checked here too
+CELLS = {f"{entry.name}{i}": cell for entry in registry.entries() for i, cell in enumerate(entry.examples)}
 
 
 def garbage_padded(feeds: dict, value: float) -> dict:
@@ -57,7 +52,7 @@ def test_padded_steps_are_never_read(cell, lowering, reverse, garbage):
     pandas frame, inf) must not reach any output: the Scan's blend s + m·(new − s) gives
     NaN for m = 0 and new = NaN, so the padded steps must be cleared before the loop."""
     x = rg.Input("x", features=4)
-    y, last = rg.Recurrent(CELLS[cell](), reverse=reverse, returns=("sequence", "last"))(x)
+    y, last = rg.Recurrent(CELLS[cell], reverse=reverse, returns=("sequence", "last"))(x)
     model = rg.Model(x, {"y": y, "last": last, "proj": rg.Dense(3)(x)}, name="padded")
     params = model.init(1)
     feeds = model.example_inputs(4, 6, seed=5)
@@ -113,10 +108,8 @@ def test_a_lengths_input_cannot_pad_two_time_axes():
 
 
 # -- exporter ----------------------------------------------------------------------------------------------------
-def tagger():
-    x = rg.Input("x", features=4)
-    model = rg.Model(x, {"y": rg.Dense(3)(rg.Recurrent(rg.LSTM(7))(x))}, name="tagger")
-    return model, model.init(0)
+def tagger() -> tuple[rg.Model, dict[str, np.ndarray]]:
+    return shared_tagger(rg.LSTM(7), activation="none")
 
 
 def test_export_to_a_directory_is_an_export_error(tmp_path):
@@ -141,7 +134,8 @@ def test_weights_inside_scan_bodies_count_for_external_data(tmp_path, monkeypatc
     monkeypatch.setattr(exporter, "EXTERNAL_DATA_BYTES", top + 100)
     path = tmp_path / "m.onnx"
     rg.export(model, params, path, lowering="scan")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[0] == "m.onnx" and re.fullmatch(r"m\.onnx\.[0-9a-f]{16}\.data", names[1]) and len(names) == 2
     feeds = model.example_inputs(2, 5)
     assert_close(Session(path).run(**feeds)["y"], oracle.run(model, params, **feeds)["y"], "float32")
 
@@ -151,7 +145,7 @@ def test_show_a_corrupt_onnx_file(tmp_path, capsys):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01 not a model")
     assert main(["show", str(junk)]) == 2
-    assert "is not a readable ONNX file" in capsys.readouterr().err
+    assert "is not an ONNX file (its first bytes are not an ONNX header)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("source,match", [

@@ -3,16 +3,13 @@
 import numpy as np
 import pytest
 
-import rnngraph as rg
 from rnngraph.errors import ParameterError
+from tests.conftest import tagger as shared_tagger
 
 
 def tagger(extra_layer=False):
-    x = rg.Input("x", features=4)
-    h = rg.Recurrent(rg.RNN(7))(x)
-    if extra_layer:
-        h = rg.Recurrent(rg.RNN(7))(h)
-    return rg.Model(x, {"y": rg.Dense(3, activation="softmax", name="out")(h)})
+    """The shared tagger with its Dense layer named `out` (the parameter names these tests read)."""
+    return shared_tagger(extra_layer=extra_layer, dense_name="out")[0]
 
 
 def test_init_is_reproducible_and_seed_dependent():

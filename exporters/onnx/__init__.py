@@ -7,7 +7,8 @@ dynamic axes (``batch``, ``time``), metadata (rnngraph version, which input pads
 which sequence, vocabularies, the lowering path of each recurrent node) and doc
 strings. It passes `onnx.checker` (full) and strict shape inference before
 anything is written; the file is written atomically (temp file + rename), with
-weights as external data beside it when they are too large for one protobuf.
+weights as external data beside it when they are too large for one protobuf
+(`write`: the model and its weights are replaced as one unit).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -23,8 +23,11 @@ import onnx
 from onnx import helper
 
 from rnngraph.compiler import compile_model
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx import write
+from rnngraph.exporters.onnx.write import initializer_bytes  # noqa: F401 - part of this module's API
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
@@ -65,10 +68,14 @@ def check_opset(opset: object) -> int:
 
 
 def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET,
-                      lowering: str = "auto") -> onnx.ModelProto:
-    """Compile, assemble and check; writes nothing."""
+                      lowering: str = "auto", *, options: ExportOptions | None = None,
+                      check: bool = True) -> onnx.ModelProto:
+    """Compile, assemble and (unless `check` is False) check with onnx's full checker; writes nothing.
+
+    `options`: see `export`.
+    """
     opset = check_opset(opset)
-    compiled = compile_model(model, params, opset, lowering)
+    compiled = compile_model(model, params, opset, lowering, options)
     opset_ids = [helper.make_opsetid("", opset)]
     proto = helper.make_model(
         compiled.graph, opset_imports=opset_ids, producer_name="rnngraph", producer_version=VERSION,
@@ -86,62 +93,36 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         "rnngraph.paths": json.dumps(compiled.paths, sort_keys=True),
     }
     helper.set_model_props(proto, metadata)
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-        onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ExportError(
-            f"the exported graph of {model.name!r} failed ONNX's checks (a bug in rnngraph): {exc}"
-        ) from exc
+    if check:
+        if not write.needs_external_data(proto, EXTERNAL_DATA_BYTES):
+            write.check(proto, model.name)
+        else:  # too large to check in memory (protobuf's 2 GiB limit, and a second copy of every weight)
+            write.check_external(proto, model.name)
     return proto
 
 
 def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLike[str] | None = None, *,
-           opset: int = DEFAULT_OPSET, lowering: str = "auto") -> onnx.ModelProto:
+           opset: int = DEFAULT_OPSET, lowering: str = "auto",
+           options: ExportOptions | None = None) -> onnx.ModelProto:
     """Export `model` with `params` to ONNX; write it to `path` if given. Returns the ModelProto.
 
     `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
     measured), ``scan`` (Scan everywhere), ``native`` (ONNX's native op wherever a
-    cell maps onto it exactly, Scan elsewhere).
+    cell maps onto it exactly, Scan elsewhere). `options`: every export choice as one
+    `ExportOptions` (the lowering, the Clockwork form); give the lowering there or
+    as `lowering`, not both.
     """
-    proto = build_model_proto(model, params, opset, lowering)
-    if path is not None:
-        write_atomic(proto, os.fspath(path))
+    proto = build_model_proto(model, params, opset, lowering, options=options, check=False)
+    large = write.needs_external_data(proto, EXTERNAL_DATA_BYTES)
+    if not large:
+        write.check(proto, model.name)
+    elif path is None:
+        write.check_external(proto, model.name)
+    if path is not None:  # a large model is checked on its files, before they replace anything
+        write.write_model(proto, os.fspath(path), EXTERNAL_DATA_BYTES, name=model.name, checked=not large)
     return proto
 
 
-def initializer_bytes(graph: onnx.GraphProto) -> int:
-    """Bytes of the initializers of `graph` and of every Scan/Loop/If body in it (recurrent weights live there)."""
-    total = sum(len(t.raw_data) for t in graph.initializer)
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                total += initializer_bytes(attr.g)
-            total += sum(initializer_bytes(sub) for sub in attr.graphs)
-    return total
-
-
 def write_atomic(proto: onnx.ModelProto, path: str) -> None:
-    """Write `proto` to `path` so that `path` is either the old file or the whole new one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ExportError(f"cannot write {path!r}: directory {directory!r} does not exist.")
-    if os.path.isdir(path):
-        raise ExportError(f"cannot write {path!r}: it is a directory; give a file name, e.g. "
-                          f"{os.path.join(path, 'model.onnx')!r}.")
-    external = initializer_bytes(proto.graph) > EXTERNAL_DATA_BYTES
-    data_name = os.path.basename(path) + ".data"
-    try:
-        with tempfile.TemporaryDirectory(dir=directory, prefix=".rnngraph-") as tmp:
-            tmp_model = os.path.join(tmp, os.path.basename(path))
-            if external:
-                proto_copy = onnx.ModelProto()
-                proto_copy.CopyFrom(proto)  # saving as external data rewrites the tensors in place
-                onnx.save_model(proto_copy, tmp_model, save_as_external_data=True, all_tensors_to_one_file=True,
-                                location=data_name, size_threshold=1024)  # small constants (axes) stay inline
-                os.replace(os.path.join(tmp, data_name), os.path.join(directory, data_name))
-            else:
-                onnx.save_model(proto, tmp_model)
-            os.replace(tmp_model, path)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path!r}: {exc.strerror or exc}.") from exc
+    """Write a checked `proto` to `path` atomically (with external data above `EXTERNAL_DATA_BYTES`)."""
+    write.write_model(proto, path, EXTERNAL_DATA_BYTES, name=proto.graph.name, checked=True)

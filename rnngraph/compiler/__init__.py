@@ -21,10 +21,10 @@ from rnngraph.compiler import generate as _generate  # noqa: F401 - Generate (1-
 from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the layer lowerings
 from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.compiler.builder import GraphBuilder
-from rnngraph.compiler.context import LOWERINGS, LoweringContext, lowering_for
+from rnngraph.compiler.context import LoweringContext, lowering_for
+from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
-from rnngraph.errors import ExportError
 
 
 @dataclass
@@ -35,12 +35,12 @@ class CompiledGraph:
 
 
 def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 17,
-                  lowering: str = "auto") -> CompiledGraph:
-    if lowering not in LOWERINGS:
-        raise ExportError(f"invalid value for `lowering`: expected one of {LOWERINGS}, received {lowering!r}.")
+                  lowering: str = "auto", options: ExportOptions | None = None) -> CompiledGraph:
+    """`options` (an `ExportOptions`) carries every export choice; `lowering` alone is the short form."""
+    options = resolve(lowering, options)
     model.check_params(params)
     g = GraphBuilder(opset)
-    ctx = LoweringContext(g, model, effective(model.param_specs(), params), lowering)
+    ctx = LoweringContext(g, model, effective(model.param_specs(), params, np.float32), options)
 
     for name, spec in model.inputs.items():
         g.add_input(g.claim(name), spec.dtype, spec.dims())
@@ -57,6 +57,6 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
             ctx.values[(name, index)] = value
 
     for out_name, source in model.outputs.items():
-        g.op("Identity", ctx.value(source), outputs=[out_name], name=f"output/{out_name}")
+        g.op("Identity", ctx.value(source), output=out_name, name=f"output/{out_name}")
         g.add_output(out_name, source.spec.dtype, source.spec.dims())
     return CompiledGraph(g.graph(model.name), ctx.paths)

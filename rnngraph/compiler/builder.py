@@ -64,21 +64,33 @@ class GraphBuilder:
         return name
 
     # -- emission -----------------------------------------------------------
-    def op(self, op_type: str, *inputs: str, outputs: int | Sequence[str] = 1, name: str | None = None,
-           **attrs: Any) -> Any:
-        """Emit one node; returns its output name, or a tuple of names if it has several.
+    def op(self, op_type: str, *inputs: str, name: str | None = None, output: str | None = None,
+           **attrs: Any) -> str:
+        """Emit one node with one output; returns the output's name (`output`, else the node's name).
 
-        `outputs` is a count (names derived from the node name) or explicit names
-        (an empty string leaves an optional output out).
+        An attribute given as None is left out.
         """
+        return self._emit(op_type, inputs, 1 if output is None else [output], name, attrs)[0]
+
+    def op_n(self, op_type: str, *inputs: str, outputs: int | Sequence[str], name: str | None = None,
+             **attrs: Any) -> tuple[str, ...]:
+        """Emit one node with several outputs: a count (names derived from the node's) or explicit names."""
+        return self._emit(op_type, inputs, outputs, name, attrs)
+
+    def _emit(self, op_type: str, inputs: Sequence[str], outputs: int | Sequence[str], name: str | None,
+              attrs: dict[str, Any]) -> tuple[str, ...]:
         node_name = self.fresh(name or op_type)
         if isinstance(outputs, int):
             out_names = [node_name] if outputs == 1 else [self.fresh(f"{name or op_type}:{i}") for i in range(outputs)]
         else:
             out_names = list(outputs)
-        attrs = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(helper.make_node(op_type, list(inputs), out_names, name=node_name, **attrs))
-        return out_names[0] if len(out_names) == 1 else tuple(out_names)
+        kept = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(helper.make_node(op_type, list(inputs), out_names, name=node_name, **kept))
+        return tuple(out_names)
+
+    def cast(self, x: str, dtype: str, name: str | None = None) -> str:
+        """``Cast`` to a dtype named as everywhere in rnngraph (``"float32"``, ``"int64"``, …, see `DTYPES`)."""
+        return self.op("Cast", x, to=DTYPES[dtype], name=name or f"to_{dtype}")
 
     def const(self, base: str, value: np.ndarray | np.generic | float | int | Sequence[int],
               dtype: str = "float32") -> str:
@@ -93,9 +105,9 @@ class GraphBuilder:
             self._consts[key] = name
         return name
 
-    def body(self) -> GraphBuilder:
-        """A builder for a Scan/Loop body: same opset and name registry, current scope."""
-        return GraphBuilder(self.opset, self._names, self._scope)
+    def body(self, scope: str | None = None) -> GraphBuilder:
+        """A builder for a Scan/Loop/If body: same opset and name registry, the current scope (+ `scope`)."""
+        return GraphBuilder(self.opset, self._names, [*self._scope, *([scope] if scope else [])])
 
     def add_input(self, name: str, dtype: str, dims: Sequence[Dim] | None) -> str:
         self.inputs.append(value_info(name, dtype, dims))
@@ -124,4 +136,8 @@ class GraphBuilder:
     def zeros_state(self, like: str, size: int) -> str:
         """A float zero tensor ``(batch, size)`` with the batch size of `like` (batch-first)."""
         shape = self.op("Concat", self.dim(like, 0), self.const("size", [size], "int64"), axis=0)
-        return self.op("ConstantOfShape", shape, value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))
+        return self.filled(shape, 0.0, "float32", "zero")
+
+    def filled(self, shape: str, value: float | int | bool, dtype: str, name: str) -> str:
+        """A tensor of `shape` (a 1-D int64 value) holding `value` everywhere (``ConstantOfShape``)."""
+        return self.op("ConstantOfShape", shape, value=helper.make_tensor(name, DTYPES[dtype], [1], [value]), name=name)

@@ -9,27 +9,27 @@ from typing import Any
 import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.layers import Layer
 from rnngraph.dsl.model import Model, Source
 from rnngraph.dsl.tensor import TensorSpec
 from rnngraph.errors import ExportError
-
-LOWERINGS = ("auto", "scan", "native")
 
 
 @dataclass
 class LoweringContext:
     """Everything a lowering needs.
 
-    `params` are the effective parameters (float64, structural masks applied).
+    `params` are the effective parameters (float32, the dtype written; structural masks applied).
     `values` maps ``(node, output index)`` to the ONNX value holding it. Sequences
     are batch-first ``(batch, time, features)`` between layers; padded steps hold 0.
+    `options` are the export options, read by every lowering that has a choice.
     """
 
     g: GraphBuilder
     model: Model
     params: dict[str, np.ndarray]
-    lowering: str = "auto"
+    options: ExportOptions = field(default_factory=ExportOptions)
     values: dict[tuple[str, int], str] = field(default_factory=dict)
     #: per node: which path each recurrent lowering took ("scan", "native", "loop")
     paths: dict[str, str] = field(default_factory=dict)
@@ -54,7 +54,7 @@ class LoweringContext:
             return None
         lengths = spec.lengths
         return self.cached(("lengths_i32", lengths),
-                           lambda: self.g.op("Cast", lengths, to=6, name=f"{lengths}/int32"))
+                           lambda: self.g.cast(lengths, "int32", name=f"{lengths}/int32"))
 
     def mask(self, spec: TensorSpec, like: str) -> str | None:
         """Float mask ``(batch, time, 1)``: 1 where step t < lengths[b], else 0; None if unpadded.
@@ -66,7 +66,7 @@ class LoweringContext:
         if valid is None or spec.lengths is None:
             return None
         lengths = spec.lengths
-        return self.cached(("mask", lengths), lambda: self.g.op("Cast", valid, to=1, name=f"{lengths}/mask"))
+        return self.cached(("mask", lengths), lambda: self.g.cast(valid, "float32", name=f"{lengths}/mask"))
 
     def valid(self, spec: TensorSpec, like: str) -> str | None:
         """Bool mask ``(batch, time, 1)``, True where step t < lengths[b]; None if unpadded.

@@ -30,18 +30,17 @@ import numpy as np
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
 from rnngraph.compiler.layers import dense, dense_step
-from rnngraph.compiler.recurrent import CellLowering, SequenceInput, cell_lowering, step_once
+from rnngraph.compiler.loop import LoopBody
+from rnngraph.compiler.recurrent import BoundCell, SequenceInput, bind, step_once
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.generate import Generate, split_params
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.tensor import VECTOR, TensorSpec
 
-FLOAT = 1  # ONNX TensorProto.FLOAT, for Cast
 
-
-def hoist_on(g: GraphBuilder, impl: CellLowering, cell: Cell, p: Mapping[str, np.ndarray], x: str) -> list[str]:
+def hoist_on(g: GraphBuilder, bound: BoundCell, p: Mapping[str, np.ndarray], x: str) -> list[str]:
     """The cell's step-independent input work for one ``(batch, in)`` input."""
-    return impl.hoist(g, cell, p, SequenceInput(x, TensorSpec(VECTOR, 0), None, None))
+    return bound.hoist(g, p, SequenceInput(x, TensorSpec(VECTOR, 0), None, None))
 
 
 def input_columns(cell: Cell, input_size: int) -> list[str] | None:
@@ -69,8 +68,7 @@ def input_columns(cell: Cell, input_size: int) -> list[str] | None:
 class InputPlan:
     """How the body gets the cell's hoisted inputs for step t (see the module docstring)."""
 
-    impl: CellLowering
-    cell: Cell
+    bound: BoundCell
     p: Mapping[str, np.ndarray]
     mode: str
     v: str
@@ -92,7 +90,7 @@ class InputPlan:
                     for k, (u1, u0) in enumerate(zip(self.u_every, self.u_zero, strict=True))], None
         if self.kind == "split":
             assert feedback is not None
-            u_f = hoist_on(body, self.impl, self.cell, self.p_feedback, feedback)
+            u_f = hoist_on(body, self.bound, self.p_feedback, feedback)
             if self.mode == "every":
                 d = list(self.u_every)
             else:
@@ -108,24 +106,23 @@ class InputPlan:
         return None, x
 
 
-def plan_inputs(ctx: LoweringContext, layer: Generate, impl: CellLowering, p: Mapping[str, np.ndarray], v: str,
+def plan_inputs(ctx: LoweringContext, layer: Generate, bound: BoundCell, p: Mapping[str, np.ndarray], v: str,
                 features: int) -> InputPlan:
     g = ctx.g
-    cell = layer.cell
-    assert cell is not None
-    plan = InputPlan(impl, cell, p, layer.mode, v)
+    cell: Cell = bound.cell
+    plan = InputPlan(bound, p, layer.mode, v)
     fb = layer.feedback_size
     zeros_v = g.zeros_state(v, features) if layer.mode == "first" or fb else ""
-    if impl.needs_step_index:
+    if bound.needs_step_index:
         plan.zero_input = zeros_v
         return plan
     if fb == 0:
         plan.kind = "select"
         with g.scope("hoist_v"):
-            plan.u_every = hoist_on(g, impl, cell, p, v)
+            plan.u_every = hoist_on(g, bound, p, v)
         if layer.mode == "first":
             with g.scope("hoist_zero"):
-                plan.u_zero = hoist_on(g, impl, cell, p, zeros_v)
+                plan.u_zero = hoist_on(g, bound, p, zeros_v)
         return plan
     columns = input_columns(cell, features + fb)
     if columns is None:
@@ -138,9 +135,9 @@ def plan_inputs(ctx: LoweringContext, layer: Generate, impl: CellLowering, p: Ma
         p_f[name] = p[name][..., features:]
     plan.p_feedback = p_f
     with g.scope("hoist_v"):
-        with_v = hoist_on(g, impl, cell, p_v, v)
+        with_v = hoist_on(g, bound, p_v, v)
     with g.scope("hoist_zero"):
-        without_v = hoist_on(g, impl, cell, p_v, zeros_v)
+        without_v = hoist_on(g, bound, p_v, zeros_v)
     plan.u_every = [g.op("Sub", a, b, name=f"A_v{k}") for k, (a, b) in enumerate(zip(with_v, without_v, strict=True))]
     return plan
 
@@ -150,7 +147,7 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
     g = ctx.g
     cell = layer.cell
     assert cell is not None
-    impl = cell_lowering(cell)
+    bound = bind(ctx, cell)
     ctx.paths[node] = "loop"
     v, count = ctx.value(sources["v"]), ctx.value(sources["steps"])
     features = sources["v"].spec.features
@@ -160,49 +157,33 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
     fb = layer.feedback_size
     in_body_readout = layer.readout is not None and layer.feedback != "none"
 
-    plan = plan_inputs(ctx, layer, impl, p, v, features)
-    initial = [g.zeros_state(v, size) for size in sizes.values()]
+    plan = plan_inputs(ctx, layer, bound, p, v, features)
+    loop = LoopBody(g, "loop", "loop", clock_start=lambda: g.zeros_state(v, 1))  # the clock: step t
+    states = loop.carry_all({name: g.zeros_state(v, size) for name, size in sizes.items()}, sizes)
+    f_prev = loop.carry("feedback", initial_feedback(g, layer, params, v), [None, fb]) if fb else None
+    body = loop.b
+    is_first = first_f = None
+    if layer.mode == "first":
+        is_first = body.op("Equal", loop.iteration(), body.const("zero", 0, "int64"), name="is_first")
+        first_f = body.cast(is_first, "float32", name="first") if plan.kind == "split" else None
+    u, x = plan.at(body, f_prev, is_first, first_f)
+    if u is not None:
+        new_states, h = bound.step(body, p, states, u)
+    else:
+        assert x is not None
+        new_states, h = step_once(ctx, loop, cell, p, states, x)
+    loop.update(new_states)
+    if in_body_readout:
+        assert layer.readout is not None
+        y_t = dense_step(body, h, p_out["W"], p_out["b"], layer.readout.activation)
+    else:
+        y_t = h
     if fb:
-        initial.append(initial_feedback(g, layer, params, v))
-    batch_zeros = g.zeros_state(v, 1) if impl.needs_step_index else ""
-
-    body = g.body()
-    with body.scope("loop"):
-        it = body.add_input(body.fresh("iter"), "int64", [])
-        cond = body.add_input(body.fresh("cond_in"), "bool", [])
-        states = {name: body.add_input(body.fresh(f"{name}_prev"), "float32", [None, size])
-                  for name, size in sizes.items()}
-        f_prev = body.add_input(body.fresh("feedback_prev"), "float32", [None, fb]) if fb else None
-        is_first = first_f = step_index = None
-        if layer.mode == "first":
-            is_first = body.op("Equal", it, body.const("zero", 0, "int64"), name="is_first")
-            first_f = body.op("Cast", is_first, to=FLOAT, name="first") if plan.kind == "split" else None
-        if impl.needs_step_index:  # the clock: step t as (batch, 1) float
-            step_index = body.op("Add", batch_zeros, body.op("Cast", it, to=FLOAT), name="step_index")
-        u, x = plan.at(body, f_prev, is_first, first_f)
-        if u is not None:
-            new_states, h = impl.step(body, cell, p, dict(states), u)
-        else:
-            assert x is not None
-            new_states, h = step_once(body, cell, p, dict(states), x, step_index)
-        if in_body_readout:
-            assert layer.readout is not None
-            y_t = dense_step(body, h, p_out["W"], p_out["b"], layer.readout.activation)
-        else:
-            y_t = h
-        outputs: list[tuple[str, str, list[int | None]]] = [(body.op("Identity", cond, name="cond_out"), "bool", [])]
-        outputs += [(new_states[name], "float32", [None, size]) for name, size in sizes.items()]
-        if fb:
-            outputs.append((next_feedback(body, layer, params, y_t), "float32", [None, fb]))
-        outputs.append((y_t, "float32", [None, layer.output_size if in_body_readout else cell.output_size]))
-        for name, dtype, dims in distinct(body, outputs):
-            body.add_output(name, dtype, dims)
-
-    outs = g.op("Loop", count, "", *initial, outputs=len(initial) + 1, name="loop", body=body.graph("loop"))
-    ys = batch_first(g, outs[-1], count, v, layer.output_size if in_body_readout else cell.output_size)
-    y = ys
+        loop.update({"feedback": next_feedback(body, layer, params, y_t)})
+    loop.emit("y", y_t, layer.output_size if in_body_readout else cell.output_size)
+    y = loop.run_loop(count, g.dim(v, 0)).stacked["y"]
     if layer.readout is not None and not in_body_readout:  # hoisted: one MatMul over all steps
-        y = dense(g, ys, p_out["W"], p_out["b"], layer.readout.activation)
+        y = dense(g, y, p_out["W"], p_out["b"], layer.readout.activation)
     if not layer.tokens:
         return (y,)
     return y, g.op("ArgMax", y, axis=-1, keepdims=0, name="tokens")
@@ -224,31 +205,3 @@ def next_feedback(body: GraphBuilder, layer: Generate, params: Mapping[str, Mapp
         return y_t
     token = body.op("ArgMax", y_t, axis=-1, keepdims=0, name="token")
     return body.op("Gather", body.const("E", params["embedding"]["E"]), token, axis=0, name="feedback")
-
-
-def distinct(body: GraphBuilder, outputs: list[tuple[str, str, list[int | None]]]) -> list[tuple[str, str, list]]:
-    """Body outputs with no value listed twice and none taken from outside the body (Identity copies).
-
-    onnxruntime stops feeding a loop-carried value back when one value is listed twice.
-    """
-    produced = {o for n in body.nodes for o in n.output}
-    seen: set[str] = set()
-    out = []
-    for name, dtype, dims in outputs:
-        if name in seen or name not in produced:
-            name = body.op("Identity", name, name="out")
-        seen.add(name)
-        out.append((name, dtype, dims))
-    return out
-
-
-def batch_first(g: GraphBuilder, ys: str, count: str, like: str, size: int) -> str:
-    """Loop's stacked ``(N, batch, size)`` as ``(batch, N, size)``.
-
-    The Reshape restates the shape because onnxruntime returns ``(0, 0, size)``
-    (batch lost) for a loop that ran no step.
-    """
-    shape = g.op("Concat", g.unsqueeze(count, [0]), g.dim(like, 0), g.const("size", [size], "int64"), axis=0,
-                 name="steps_shape")
-    stacked = g.op("Reshape", ys, shape, name="steps_stacked")
-    return g.op("Transpose", stacked, perm=[1, 0, 2], name="batch_major")

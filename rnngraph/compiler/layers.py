@@ -8,12 +8,11 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
+from rnngraph.compiler.idioms import activate
 from rnngraph.compiler.recurrent import SequenceInput
 from rnngraph.dsl.layers import Dense, InputLayer
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
-
-ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
 
 
 @lowers(InputLayer)
@@ -45,15 +44,6 @@ def apply_mask(ctx: LoweringContext, value: str, spec: TensorSpec, like: str) ->
     mask = ctx.mask(spec, like)
     assert mask is not None
     return ctx.g.op("Mul", value, mask, name="masked")
-
-
-def activate(g: GraphBuilder, y: str, activation: str) -> str:
-    """One of the Dense activations on the last axis (softmax over features)."""
-    if activation == "softmax":
-        return g.op("Softmax", y, axis=-1, name="softmax")
-    if activation in ACTIVATIONS:
-        return g.op(ACTIVATIONS[activation], y, name=activation)
-    return y
 
 
 def dense(g: GraphBuilder, x: str, W: np.ndarray, b: np.ndarray, activation: str) -> str:

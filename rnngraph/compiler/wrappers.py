@@ -2,14 +2,10 @@
 
 Each direction of each layer is one `run_cell` (Scan or native op, chosen per
 cell); what a layer returns is read off its output sequence ``y (batch, time, out)``
-after the loop, so nothing here adds work inside a loop body and the graph size
-does not depend on the sequence length:
-
-    last   y[b, L_b - 1]  (forward)   GatherND(y, L - 1, batch_dims=1)
-           y[b, 0]        (reverse)   Gather(y, 0, axis=1)
-    mean   Σ_t y[b, t] / L_b          padded steps of y are 0, so a plain ReduceSum is the valid sum
-    max    max_{t < L_b} y[b, t]      padded steps set to -inf first (a 0 could win over negative values)
-    state  the final states of the Scan (or native op), frozen at each row's last processed step
+after the loop (`rnngraph.compiler.over_time`: last, mean, max over each row's valid
+steps), so nothing here adds work inside a loop body and the graph size does not
+depend on the sequence length; ``state`` is the final states of the Scan (or native
+op), frozen at each row's last processed step.
 """
 
 from __future__ import annotations
@@ -19,10 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import TensorProto
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
+from rnngraph.compiler.over_time import last_valid, pool
 from rnngraph.compiler.recurrent import SequenceInput, run_cell
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.layers import Recurrent
@@ -38,41 +34,6 @@ class Ran:
     y: str
     last: Callable[[], str]
     finals: list[str]
-
-
-def reduce_time(g: GraphBuilder, op: str, x: str) -> str:
-    """``op`` over axis 1 without keeping it; ReduceMean/ReduceMax take `axes` as an input only from opset 18."""
-    if op == "ReduceSum" or g.opset >= 18:
-        return g.op(op, x, g.const("axes", [1], "int64"), keepdims=0)
-    return g.op(op, x, axes=[1], keepdims=0)
-
-
-def last_step(ctx: LoweringContext, y: str, spec: TensorSpec, reverse: bool) -> str:
-    """``(batch, out)``: the output of the last step processed, step ``L_b - 1`` forward or step 0 in reverse."""
-    g = ctx.g
-    if reverse or spec.lengths is None:
-        return g.op("Gather", y, g.const("index", 0 if reverse else -1, "int64"), axis=1, name="last")
-    lengths = spec.lengths
-    index = ctx.cached(("last_index", lengths), lambda: g.unsqueeze(
-        g.op("Sub", lengths, g.const("one", 1, "int64"), name=f"{lengths}/last_index"), [1]))
-    return g.op("GatherND", y, index, batch_dims=1, name="last")
-
-
-def pool(ctx: LoweringContext, y: str, spec: TensorSpec, how: str) -> str:
-    """``(batch, out)``: the mean or the max of ``y`` over each row's valid steps."""
-    g = ctx.g
-    if spec.lengths is None:
-        return reduce_time(g, "ReduceMean" if how == "mean" else "ReduceMax", y)
-    lengths = spec.lengths
-    if how == "mean":
-        count = ctx.cached(("lengths_f", lengths), lambda: g.op(
-            "Cast", g.unsqueeze(lengths, [1]), to=TensorProto.FLOAT, name=f"{lengths}/float"))
-        return g.op("Div", reduce_time(g, "ReduceSum", y), count, name="mean")
-    mask = ctx.mask(spec, y)
-    assert mask is not None
-    valid = ctx.cached(("mask_bool", lengths), lambda: g.op("Cast", mask, to=TensorProto.BOOL, name=f"{lengths}/valid"))
-    floor = g.const("minus_inf", np.float32(-np.inf))
-    return reduce_time(g, "ReduceMax", g.op("Where", valid, y, floor, name="valid_steps"))
 
 
 def merge(g: GraphBuilder, how: str, a: str, b: str) -> str:
@@ -106,7 +67,7 @@ def run_direction(ctx: LoweringContext, node: str, cell: Cell, p: Mapping[str, n
     """One cell over ``x`` in one direction."""
     seq = SequenceInput(x, spec, ctx.mask(spec, x), ctx.lengths_i32(spec), reverse)
     y, finals = run_cell(ctx, node, cell, p, seq, initial)
-    return Ran(y, lambda: last_step(ctx, y, spec, reverse), list(finals.values()))
+    return Ran(y, lambda: last_valid(ctx, y, spec, reverse), list(finals.values()))
 
 
 def run_recurrent(ctx: LoweringContext, node: str, layer: Recurrent, p: Mapping[str, np.ndarray], x: str,
@@ -121,7 +82,7 @@ def run_recurrent(ctx: LoweringContext, node: str, layer: Recurrent, p: Mapping[
         if len(given) == 1:
             initial = {next(iter(given)): value}
         else:
-            parts = g.op("Split", value, g.const("split", list(given.values()), "int64"), axis=1,
+            parts = g.op_n("Split", value, g.const("split", list(given.values()), "int64"), axis=1,
                          outputs=len(given), name="initial_split")
             initial = dict(zip(given, parts, strict=True))
         initial.update({name: g.zeros_state(x, size) for name, size in layer.cell.state_sizes().items()
@@ -187,7 +148,7 @@ def lower_stack(ctx: LoweringContext, node: str, layer: Stack, sources: Mapping[
                 # a residual Bidirectional top layer cannot return `last` (the DSL refuses it)
                 y = g.op("Add", ran.y, h, name="residual")
                 reverse = isinstance(item, Recurrent) and item.reverse
-                ran = Ran(y, functools.partial(last_step, ctx, y, spec, reverse), ran.finals)
+                ran = Ran(y, functools.partial(last_valid, ctx, y, spec, reverse), ran.finals)
         finals += ran.finals
         h = ran.y
     assert ran is not None

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 from rnngraph.dsl.checks import one_of, positive_int
 from rnngraph.dsl.params import ParamSpec, uniform
+from rnngraph.dsl.signature import Checked
 from rnngraph.errors import ModelError, invalid
 
 SCORES = ("additive", "dot", "general")
 
 
 @dataclass(frozen=True)
-class Attention:
+class Attention(metaclass=Checked):
     """Attention configuration of a `Decoder`: `score` and, for ``additive``, its hidden `units`."""
 
     score: str = "additive"

@@ -40,6 +40,7 @@ from rnngraph.dsl.checks import one_of, positive_int
 from rnngraph.dsl.embedding import normal
 from rnngraph.dsl.layers import DENSE_ACTIVATIONS, Dense, Layer
 from rnngraph.dsl.params import ParamSpec, uniform
+from rnngraph.dsl.signature import Checked
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, Tensor, TensorSpec
 from rnngraph.errors import ModelError, invalid
 
@@ -51,7 +52,7 @@ STEPS_AXIS = "steps"
 
 
 @dataclass(frozen=True)
-class Decoder:
+class Decoder(metaclass=Checked):
     """A decoder configuration; call `teacher_forced` or `greedy` on an encoder's memory.
 
     - `cell`: any cell; `attention`: an `Attention` or None.

@@ -18,6 +18,7 @@ from typing import ClassVar
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.checks import identifier, one_of, positive_int
 from rnngraph.dsl.params import ParamSpec, uniform
+from rnngraph.dsl.signature import Checked
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, VECTOR, Node, Tensor, TensorSpec
 from rnngraph.errors import ModelError, invalid
 
@@ -25,7 +26,7 @@ DENSE_ACTIVATIONS = ("none", "softmax", "sigmoid", "tanh", "relu")
 
 
 @dataclass(frozen=True)
-class Layer:
+class Layer(metaclass=Checked):
     """Base of every layer. `name` is optional; `Model` names unnamed nodes `<prefix><n>`."""
 
     name: str | None = field(default=None, kw_only=True)

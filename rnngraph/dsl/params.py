@@ -8,7 +8,7 @@ adding a layer does not change the weights of the others.
 from __future__ import annotations
 
 import os
-import tempfile
+import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnngraph.errors import ParameterError, RnnGraphError
+from rnngraph.files import write_atomic
 
 Initializer = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 
@@ -94,28 +95,25 @@ def check_params(specs: Mapping[str, ParamSpec], params: Mapping[str, np.ndarray
             raise ParameterError(f"parameter `{name}`: contains NaN or infinity.")
 
 
-def effective(specs: Mapping[str, ParamSpec], params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Parameters as the model computes with them (float64, structural masks applied)."""
+def effective(specs: Mapping[str, ParamSpec], params: Mapping[str, np.ndarray],
+              dtype: type[np.floating] = np.float64) -> dict[str, np.ndarray]:
+    """Parameters as the model computes with them (structural masks applied), in `dtype`.
+
+    The oracle computes in float64. The compiler asks for float32, the dtype it writes: an
+    unmasked float32 parameter is then the caller's own array (no copy), so a large model's
+    export holds its weights once in the caller's dict and once in the ONNX graph, not more.
+    """
     out = {}
     for name, spec in specs.items():
-        value = np.asarray(params[name], dtype=np.float64)
-        out[name] = value * spec.mask if spec.mask is not None else value
+        value = np.asarray(params[name], dtype=dtype)
+        out[name] = value * spec.mask.astype(dtype) if spec.mask is not None else value
     return out
 
 
 def save_params(params: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -> None:
-    """Write `params` to an `.npz` file atomically (no pickle)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in params.items()})  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `params` to an `.npz` file atomically (no pickle; see `rnngraph.files`)."""
+    arrays = {k: np.asarray(v) for k, v in params.items()}
+    write_atomic(path, lambda f: np.savez(f, **arrays), ParameterError, "parameters")  # type: ignore[arg-type]
 
 
 def load_params(specs: Mapping[str, ParamSpec], path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -131,7 +129,7 @@ def load_params(specs: Mapping[str, ParamSpec], path: str | os.PathLike[str]) ->
     try:
         with np.load(path, allow_pickle=False) as data:
             params = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # a truncated or damaged archive
         raise ParameterError(f"cannot read parameters from {path!r}: {exc}") from exc
     check_params(specs, params)  # before the cast, so that integer arrays are refused, not converted
     return {k: v.astype(np.float32) for k, v in params.items()}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnngraph.dsl.cells.clockwork import Clockwork
-from rnngraph.runtime.oracle.cells import activation
+from rnngraph.runtime.oracle.activations import activation
 
 
 def clockwork_step(cell: Clockwork, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict[str, np.ndarray],

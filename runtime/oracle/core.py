@@ -29,12 +29,26 @@ def step_for(cell: Cell) -> Step:
 
 @dataclass
 class Env:
-    """What an evaluator sees: the model, effective parameters (float64), the feeds, computed values."""
+    """What an evaluator sees: the model, effective parameters (float64), the feeds, computed values.
+
+    `forced` maps an argmax-looping node (greedy decoding, 1-to-N generation with tokens) to the
+    tokens ``(batch, steps)`` it must emit instead of its own argmax (`run_forced`); each such
+    node leaves its scores ``(batch, steps, vocab)`` in `scores`.
+    """
 
     model: Model
     params: dict[str, np.ndarray]
     feeds: dict[str, np.ndarray]
     values: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    forced: Mapping[str, np.ndarray] = field(default_factory=dict)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def token(self, node: str, b: int, t: int, scores: np.ndarray) -> int:
+        """The token node `node` emits at step t of row b: the forced one where given, else argmax(scores)."""
+        forced = self.forced.get(node)
+        if forced is not None and t < forced.shape[1]:
+            return int(forced[b, t])
+        return int(np.argmax(scores))
 
     def value(self, source: Source) -> np.ndarray:
         return self.values[(source.node, source.index)]
@@ -47,6 +61,9 @@ class Env:
 
     def node_params(self, node: str) -> dict[str, np.ndarray]:
         return self.model.node_params(node, self.params)
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        return {name: self.value(source) for name, source in self.model.outputs.items()}
 
 
 Evaluator = Callable[[Env, str, Any, Mapping[str, Source]], tuple[np.ndarray, ...]]
@@ -70,15 +87,32 @@ def evaluator_for(layer: Layer) -> Evaluator:
     raise RnnGraphError(f"the oracle cannot evaluate layer {type(layer).__name__}.")
 
 
-def run(model: Model, params: Mapping[str, np.ndarray], **feeds: Any) -> dict[str, np.ndarray]:
+def run(model: Model, params: Mapping[str, np.ndarray], /, **feeds: Any) -> dict[str, np.ndarray]:
     """Evaluate `model` on `feeds`; returns every output by name (float64, or int64 token ids)."""
+    return evaluate(model, params, feeds).outputs()
+
+
+def run_forced(model: Model, params: Mapping[str, np.ndarray], tokens: Mapping[str, np.ndarray], /,
+               **feeds: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Evaluate `model` with argmax node `name` emitting ``tokens[name][b, i]`` at step i of row b (where given).
+
+    Greedy decoding and argmax feedback then follow another decoder's path (the near-tie
+    comparison of `rnngraph.verify`). Returns the outputs and, per argmax node, its scores
+    ``(batch, steps, vocab)`` whether or not they are a model output.
+    """
+    env = evaluate(model, params, feeds, tokens)
+    return env.outputs(), env.scores
+
+
+def evaluate(model: Model, params: Mapping[str, np.ndarray], feeds: Mapping[str, Any],
+             forced: Mapping[str, np.ndarray] | None = None) -> Env:
     model.check_params(params)
-    env = Env(model, effective(model.param_specs(), params), prepare_feeds(model, feeds))
+    env = Env(model, effective(model.param_specs(), params), prepare_feeds(model, feeds), forced=dict(forced or {}))
     for name, node in model.nodes():
         outs = evaluator_for(node.layer)(env, name, node.layer, model.sources(name))
         for index, value in enumerate(outs):
             env.values[(name, index)] = value
-    return {name: env.value(source) for name, source in model.outputs.items()}
+    return env
 
 
 def prepare_feeds(model: Model, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -1,12 +1,12 @@
-"""Oracle evaluators of Embedding and the decoders (SPEC §1.4, §1.6), one row at a time in float64.
+"""Oracle evaluators of the decoders (SPEC §1.4, §1.6), one row at a time in float64.
 
 Written from the equations of SPEC.md and `rnngraph.dsl.decoder`, not from the lowering.
 Greedy decoding runs each row on its own until it emits EOS or `max_len` steps ran;
 the batch then has as many steps as its longest row (what a loop that stops when
 every row has finished produces) and shorter rows are padded.
 
-Inside `forcing.forcing` (the near-tie comparison in `rnngraph.verify`) greedy
-nodes emit given tokens instead of their own argmax, to follow another decoder's path.
+Under `core.run_forced` (the near-tie comparison in `rnngraph.verify`) greedy nodes
+emit given tokens instead of their own argmax, to follow another decoder's path.
 """
 
 from __future__ import annotations
@@ -16,18 +16,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnngraph.dsl.decoder import Decoder, GreedyDecode, TeacherForced
-from rnngraph.dsl.embedding import Embedding
 from rnngraph.dsl.model import Source
+from rnngraph.runtime.oracle.activations import dense_activation
+from rnngraph.runtime.oracle.attention import attend, attention_keys
 from rnngraph.runtime.oracle.core import Env, evaluates, step_for
-from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
-from rnngraph.runtime.oracle.layers import dense_activation, softmax, zero_padding
-
-
-@evaluates(Embedding)
-def eval_embedding(env: Env, node: str, layer: Embedding, sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
-    ids = env.value(sources["x"])
-    y = env.node_params(node)["E"][ids]
-    return (zero_padding(env, sources["x"], y),)
 
 
 class RowDecoder:
@@ -39,9 +31,7 @@ class RowDecoder:
         self.cell_p = {k[len("cell/"):]: v for k, v in p.items() if k.startswith("cell/")}
         self.step_fn = step_for(dec.cell)
         self.c = self.context()
-        if dec.attention is not None and dec.attention.score != "dot":
-            # the keys do not depend on the step; computed once per row (as the spec allows)
-            self.keys = h @ p["attention/U"].T if dec.attention.score == "additive" else h @ p["attention/W"].T
+        self.keys = attention_keys(dec.attention, p, h) if dec.attention is not None else None
 
     def context(self) -> np.ndarray | None:
         dec, h = self.dec, self.h
@@ -64,19 +54,6 @@ class RowDecoder:
             states[first] = self.p["init/W"] @ self.c + self.p["init/b"] if proj else self.c.copy()
         return states
 
-    def attend(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Attention over this row's valid steps: (a_i (H,), α (L,))."""
-        att = self.dec.attention
-        assert att is not None
-        if att.score == "additive":
-            e = np.tanh(self.keys + self.p["attention/W"] @ s) @ self.p["attention/v"]
-        elif att.score == "general":
-            e = self.keys @ s  # (W h_j)·s = sᵀ W h_j
-        else:
-            e = self.h @ s
-        alpha = softmax(e)
-        return alpha @ self.h, alpha
-
     def step(self, states: dict[str, np.ndarray], token: int, t: int
              ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
         """One decoder step fed `token`: (new states, readout output (vocab,), α or None)."""
@@ -87,7 +64,7 @@ class RowDecoder:
             parts.append(self.c)
         alpha = None
         if dec.attention is not None:
-            a, alpha = self.attend(states[next(iter(states))])
+            a, alpha = attend(dec.attention, self.p, self.h, self.keys, states[next(iter(states))])
             parts.append(a)
         new_states, y = self.step_fn(dec.cell, self.cell_p, np.concatenate(parts), states, t)
         readin = np.concatenate([y, a]) if dec.attention is not None else y
@@ -127,7 +104,6 @@ def eval_greedy(env: Env, node: str, layer: GreedyDecode, sources: Mapping[str, 
     dec = layer.dec
     p = env.node_params(node)
     max_len = int(env.value(sources["max_len"])) if "max_len" in sources else dec.max_len
-    forced = forced_tokens(node)
     rows = _rows(env, sources["memory"])
     time = env.value(sources["memory"]).shape[1]
     decoded: list[tuple[list[int], list[np.ndarray], list[np.ndarray]]] = []
@@ -139,7 +115,7 @@ def eval_greedy(env: Env, node: str, layer: GreedyDecode, sources: Mapping[str, 
         alphas: list[np.ndarray] = []
         for i in range(max_len):
             states, o, alpha = row.step(states, token, i)
-            token = int(forced[b, i]) if forced is not None and i < forced.shape[1] else int(np.argmax(o))
+            token = env.token(node, b, i, o)
             tokens.append(token)
             scores.append(o)
             alphas.append(np.zeros(time) if alpha is None else np.pad(alpha, (0, time - len(alpha))))
@@ -156,10 +132,10 @@ def eval_greedy(env: Env, node: str, layer: GreedyDecode, sources: Mapping[str, 
         if n:
             out_scores[b, :n] = scores
             out_weights[b, :n] = alphas
-    report_scores(node, out_scores)
+    env.scores[node] = out_scores
     if dec.attention is None:
         return out_tokens, out_scores
     return out_tokens, out_scores, out_weights
 
 
-__all__ = ["RowDecoder", "eval_embedding", "eval_greedy", "eval_teacher_forced"]
+__all__ = ["RowDecoder", "eval_greedy", "eval_teacher_forced"]

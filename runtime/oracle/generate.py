@@ -9,18 +9,17 @@ import numpy as np
 from rnngraph.dsl.generate import Generate, split_params
 from rnngraph.dsl.model import Source
 from rnngraph.errors import InputError
+from rnngraph.runtime.oracle.activations import dense_activation
 from rnngraph.runtime.oracle.core import Env, evaluates, step_for
-from rnngraph.runtime.oracle.forcing import forced_tokens, report_scores
-from rnngraph.runtime.oracle.layers import dense_activation
 
 
 @evaluates(Generate)
 def eval_generate(env: Env, node: str, layer: Generate, sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
     """``y (batch, N, out)`` (and the argmax ids ``(batch, N)`` with `tokens`) from ``v (batch, features)``.
 
-    Inside `rnngraph.runtime.oracle.forcing.forcing` (the near-tie comparison of
-    `rnngraph.verify`), the token of step t of row b is the given one instead of the
-    argmax (and is what feedback "argmax" feeds back); y is then left in the block's dict.
+    Under `run_forced` (the near-tie comparison of `rnngraph.verify`) the token of step t
+    of row b is the given one instead of the argmax (and is what feedback "argmax" feeds
+    back); y is left in `env.scores` either way.
     """
     cell = layer.cell
     assert cell is not None
@@ -33,7 +32,6 @@ def eval_generate(env: Env, node: str, layer: Generate, sources: Mapping[str, So
     batch, features = v.shape
     p = split_params(layer, features, env.node_params(node))
     step = step_for(cell)
-    forced = forced_tokens(node)
     y = np.zeros((batch, steps, layer.output_size))
     ids = np.zeros((batch, steps), dtype=np.int64)
     for b in range(batch):
@@ -46,12 +44,12 @@ def eval_generate(env: Env, node: str, layer: Generate, sources: Mapping[str, So
             y_t = h if layer.readout is None else dense_activation(
                 layer.readout.activation, p["readout"]["W"] @ h + p["readout"]["b"])
             y[b, t] = y_t
-            ids[b, t] = forced[b, t] if forced is not None and t < forced.shape[1] else np.argmax(y_t)
+            ids[b, t] = env.token(node, b, t, y_t)
             if layer.feedback == "output":
                 f = y_t
             elif layer.feedback == "argmax":
                 f = p["embedding"]["E"][ids[b, t]]
-    report_scores(node, y)
+    env.scores[node] = y
     return (y, ids) if layer.tokens else (y,)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from rnngraph.dsl.cells.gru import GRU
 from rnngraph.dsl.gates import split_gates
-from rnngraph.runtime.oracle.cells import sigmoid
+from rnngraph.runtime.oracle.activations import sigmoid
 
 
 def gru_step(cell: GRU, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict[str, np.ndarray],

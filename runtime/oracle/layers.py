@@ -9,7 +9,7 @@ import numpy as np
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.layers import Dense, InputLayer
 from rnngraph.dsl.model import Source
-from rnngraph.runtime.oracle.cells import activation, sigmoid
+from rnngraph.runtime.oracle.activations import dense_activation
 from rnngraph.runtime.oracle.core import Env, evaluates, is_sequence, step_for
 
 
@@ -26,21 +26,6 @@ def eval_input(env: Env, node: str, layer: InputLayer, sources: Mapping[str, Sou
     for b in range(x.shape[0]):
         out[b, lens[b]:] = 0.0
     return (out,)
-
-
-def softmax(a: np.ndarray) -> np.ndarray:
-    e = np.exp(a - a.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def dense_activation(name: str, a: np.ndarray) -> np.ndarray:
-    if name == "none":
-        return a
-    if name == "softmax":
-        return softmax(a)
-    if name == "sigmoid":
-        return sigmoid(a)
-    return activation(name, a)
 
 
 def zero_padding(env: Env, spec_source: Source, y: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 
 from rnngraph.dsl.cells.lstm import LSTM
 from rnngraph.dsl.gates import split_gates
-from rnngraph.runtime.oracle.cells import sigmoid
+from rnngraph.runtime.oracle.activations import sigmoid
 
 
 def lstm_step(cell: LSTM, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict[str, np.ndarray],

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnngraph.dsl.cells.rnn import RNN
-from rnngraph.runtime.oracle.cells import activation
+from rnngraph.runtime.oracle.activations import activation
 
 
 def rnn_step(cell: RNN, p: Mapping[str, np.ndarray], x: np.ndarray, states: dict[str, np.ndarray],

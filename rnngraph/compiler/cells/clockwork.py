@@ -9,7 +9,8 @@ Inactive groups keep their state exactly: their rows are either blended back wit
 recomputed. R arrives masked (block upper triangular) from `effective`, so weights
 outside the mask are zero in every export whatever the caller supplied.
 
-Two forms of the step, chosen per cell by `choose_form` (a cost model, below):
+Two forms of the step, chosen once per cell by `choose_form` (a cost model, below, unless
+`ExportOptions.clockwork_form` names one); `hoist` and `step` both receive that choice:
 
 ``dense``  every row recomputed, old and new state blended with the clock mask m_t:
            h_t = h + m_t ⊙ (φ(Gemm(h, R, u_t)) − h)                     (5 body nodes)
@@ -32,21 +33,21 @@ Step numbers arrive as float32 (the driver's contract) and `Mod` runs on them wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import GraphProto
 
 from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.idioms import activate, blend, reduce
+from rnngraph.compiler.options import ExportOptions
 from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection
 from rnngraph.dsl.cells.clockwork import Clockwork
 from rnngraph.dsl.tensor import SEQUENCE
 from rnngraph.errors import ExportError
 
-ONNX_ACTIVATION = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
-FORMS = ("dense", "ladder")
+DEFAULT_OPTIONS = ExportOptions()
 
 
 # -- the cost model -----------------------------------------------------------------
@@ -116,32 +117,18 @@ def estimated_costs(cell: Clockwork, costs: StepCosts = COSTS) -> dict[str, floa
     return out
 
 
-_forced: str | None = None
-
-
-@contextmanager
-def forced_form(form: str | None) -> Iterator[None]:
-    """Lower every Clockwork cell with `form` (tests and benchmarks); None restores the cost model."""
-    global _forced
-    if form is not None and form not in FORMS:
-        raise ExportError(f"invalid Clockwork form: expected one of {FORMS}, received {form!r}.")
-    previous, _forced = _forced, form
-    try:
-        yield
-    finally:
-        _forced = previous
-
-
-def choose_form(cell: Clockwork) -> str:
-    """``always`` for a one-group period-1 cell, else the cheaper of ``dense`` and ``ladder`` by `estimated_costs`."""
+def choose_form(cell: Clockwork, options: ExportOptions = DEFAULT_OPTIONS) -> str:
+    """``always`` for a one-group period-1 cell; else `options.clockwork_form` if given, else the cheaper
+    of ``dense`` and ``ladder`` by `estimated_costs`. Called once per cell and run (`recurrent.bind`)."""
     if cell.periods == (1,):
         return "always"
     estimates = estimated_costs(cell)
-    if _forced is not None:
-        if _forced not in estimates:
-            raise ExportError(f"{cell.describe()}: the `{_forced}` form needs periods that each divide the next "
+    forced = options.clockwork_form
+    if forced is not None:
+        if forced not in estimates:
+            raise ExportError(f"{cell.describe()}: the `{forced}` form needs periods that each divide the next "
                               "(e.g. 1, 2, 4, 8); use the dense form.")
-        return _forced
+        return forced
     return min(estimates, key=lambda form: estimates[form])
 
 
@@ -155,7 +142,8 @@ def uniform_clock(seq: SequenceInput) -> bool:
     return seq.spec.kind == SEQUENCE and (not seq.reverse or seq.lengths_i32 is None)
 
 
-def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
+def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: SequenceInput,
+          form: str) -> list[str]:
     """The input projection u and the clock, for all steps at once.
 
     The clock is computed per group (``step mod T_i``, g values per row and step;
@@ -164,7 +152,6 @@ def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: Se
     """
     h = cell.hidden
     u = input_projection(g, seq, p["W"], p["B"][:h] + p["B"][h:])
-    form = choose_form(cell)
     if form == "always":
         return [u]
     if seq.step_index is None:
@@ -178,58 +165,47 @@ def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: Se
                         g.const("zero_i", [0], "int64"), name="row0")  # (1, time, 1)
         periods = g.const("periods", np.asarray(cell.periods, dtype=np.float32))
         rem = g.op("Mod", step, periods, fmod=1, name="phase")
-        group_fires = g.op("Cast", g.op("Equal", rem, g.const("zero_f", 0.0), name="fires"), to=1,
-                           name="group_fires")  # (·, time, groups) 0/1
+        group_fires = g.cast(g.op("Equal", rem, g.const("zero_f", 0.0), name="fires"), "float32",
+                             name="group_fires")  # (·, time, groups) 0/1
         group_of_unit = np.repeat(np.arange(len(cell.periods)), cell.group_sizes or ())
         unit_mask = g.op("Gather", group_fires, g.const("group_of_unit", group_of_unit, "int64"), axis=-1,
                          name="unit_mask")  # (·, time, H) 0/1
         if form == "dense":
             return [u, unit_mask]
-        count = g.op("ReduceSum", group_fires, g.const("last_axis", [-1], "int64"), keepdims=1, name="count")
+        count = reduce(g, "ReduceSum", group_fires, [-1], keepdims=1, name="count")
         if not uniform:
             if seq.mask is not None:
                 count = g.op("Mul", count, seq.mask, name="count_valid")
             # one branch per step for the whole batch: the largest count covers every row
-            if g.opset >= 18:  # ReduceMax takes its axes as an input from opset 18 on
-                count = g.op("ReduceMax", count, g.const("batch_axis", [0], "int64"), keepdims=1, name="count_max")
-            else:
-                count = g.op("ReduceMax", count, axes=[0], keepdims=1, name="count_max")  # (1, time, 1)
+            count = reduce(g, "ReduceMax", count, [0], keepdims=1, name="count_max")  # (1, time, 1)
     # one scan input per group: each branch reads its own group's projection, no slicing in the loop
-    parts = g.op("Split", u, g.const("split", list(cell.group_sizes or ()), "int64"), axis=-1,
-                 outputs=len(cell.periods), name="u_groups")
-    parts = [parts] if isinstance(parts, str) else list(parts)
+    parts = g.op_n("Split", u, g.const("split", list(cell.group_sizes or ()), "int64"), axis=-1,
+                   outputs=len(cell.periods), name="u_groups")
     return [*parts, count] + ([] if uniform else [unit_mask])
 
 
 # -- the step ---------------------------------------------------------------------------
 def step(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], states: dict[str, str],
-         inputs: list[str]) -> tuple[dict[str, str], str]:
+         inputs: list[str], form: str) -> tuple[dict[str, str], str]:
     h_prev = states["h"]
-    form = choose_form(cell)
     if form == "always":
         h = full_update(body, cell, p, h_prev, inputs[0])
     elif form == "dense":
         new = full_update(body, cell, p, h_prev, inputs[0])
-        h = blend(body, h_prev, new, inputs[1])
+        h = blend(body, h_prev, new, inputs[1], name="h_clocked")
     else:
         groups = len(cell.bounds)
         parts, count, row_mask = inputs[:groups], inputs[groups], inputs[groups + 1:]
         h = ladder(body, cell, p, h_prev, parts, count)
         if row_mask:
-            h = blend(body, h_prev, h, row_mask[0])
+            h = blend(body, h_prev, h, row_mask[0], name="h_clocked")
     return {"h": h}, h
 
 
 def full_update(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_prev: str, u: str) -> str:
     """φ(h R_maskedᵀ + u) over all H rows."""
     pre = body.op("Gemm", h_prev, body.const("R", p["R"]), u, transB=1, name="pre")
-    return body.op(ONNX_ACTIVATION[cell.activation], pre, name="h_new")
-
-
-def blend(body: GraphBuilder, old: str, new: str, mask: str) -> str:
-    """``old + mask·(new − old)``: exact `old` where the mask is 0 (cheaper than `Where` in onnxruntime)."""
-    delta = body.op("Sub", new, old, name="clock_delta")
-    return body.op("Add", old, body.op("Mul", mask, delta, name="clock_gate"), name="h_clocked")
+    return activate(body, pre, cell.activation, name="h_new")
 
 
 def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_prev: str, parts: list[str],
@@ -259,7 +235,7 @@ def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_p
         h_cols = h_prev if start == 0 else h_from(b, start, f"h_from{k}")
         pre = b.op("Gemm", h_cols, b.const(f"R_block{k}", p["R"][start:stop, start:]), parts[k], transB=1,
                    name=f"pre{k}")
-        return b.op(ONNX_ACTIVATION[cell.activation], pre, name=f"h_new{k}")
+        return activate(b, pre, cell.activation, name=f"h_new{k}")
 
     def subgraph(parent: GraphBuilder, scope: str, build: Callable[[GraphBuilder], str], width: int) -> GraphProto:
         sub = parent.body()
@@ -286,4 +262,4 @@ def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_p
     return new if groups == 1 else body.op("Concat", new, from_group(body, 1), axis=1, name="h_step")
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, needs_step_index=True)
+LOWERING = CellLowering(hoist=hoist, step=step, needs_step_index=True, choose_form=choose_form)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection
 from rnngraph.dsl.cells.esn import ESN
 
@@ -30,7 +31,7 @@ def readout_blocks(cell: ESN, p: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
     return blocks
 
 
-def hoist(g: GraphBuilder, cell: ESN, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
+def hoist(g: GraphBuilder, cell: ESN, p: Mapping[str, np.ndarray], seq: SequenceInput, form: str) -> list[str]:
     drive = input_projection(g, seq, p["W_in"][:, 1:], p["W_in"][:, 0], name="drive")
     blocks = readout_blocks(cell, p)
     if "input" not in blocks:
@@ -39,15 +40,14 @@ def hoist(g: GraphBuilder, cell: ESN, p: Mapping[str, np.ndarray], seq: Sequence
 
 
 def step(body: GraphBuilder, cell: ESN, p: Mapping[str, np.ndarray], states: dict[str, str],
-         inputs: list[str]) -> tuple[dict[str, str], str]:
+         inputs: list[str], form: str) -> tuple[dict[str, str], str]:
     x_prev, y_prev = states["x"], states["y"]
     pre = body.op("Gemm", x_prev, body.const("W", p["W"]), inputs[0], transB=1, name="pre")
     if cell.feedback:
         pre = body.op("Gemm", y_prev, body.const("W_back", p["W_back"]), pre, transB=1, name="pre_back")
     x_new = body.op("Tanh", pre, name="x_tilde")
     if cell.leak != 1.0:
-        delta = body.op("Sub", x_new, x_prev, name="x_delta")
-        x_new = body.op("Add", x_prev, body.op("Mul", delta, body.const("leak", np.float32(cell.leak))), name="x")
+        x_new = blend(body, x_prev, x_new, body.const("leak", np.float32(cell.leak)), name="x")
     blocks = readout_blocks(cell, p)
     y = inputs[1] if "input" in blocks else body.const("b_out", p["b_out"])
     if "state" in blocks:

@@ -22,6 +22,7 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
+from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import (
     CellLowering,
     SequenceInput,
@@ -35,7 +36,7 @@ from rnngraph.dsl.gates import reorder, split_gates, without
 CANDIDATE = ("h",)
 
 
-def hoist(g: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
+def hoist(g: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], seq: SequenceInput, form: str) -> list[str]:
     """``u_zr (batch, time, 2H)`` and ``u_h (batch, time, H)``."""
     gates = without(cell.gates, *CANDIDATE)
     wb, rb = np.split(p["B"], 2)
@@ -46,11 +47,11 @@ def hoist(g: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], seq: Sequence
     W = np.concatenate([reorder(p["W"], cell.gates, gates), reorder(p["W"], cell.gates, CANDIDATE)])
     u = input_projection(g, seq, W, np.concatenate([b_zr, b_h]))
     sizes = g.const("sizes", [len(gates) * cell.hidden, cell.hidden], "int64")
-    return list(g.op("Split", u, sizes, axis=-1, outputs=2, name="x_gates"))
+    return list(g.op_n("Split", u, sizes, axis=-1, outputs=2, name="x_gates"))
 
 
 def step(body: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], states: dict[str, str],
-         inputs: list[str]) -> tuple[dict[str, str], str]:
+         inputs: list[str], form: str) -> tuple[dict[str, str], str]:
     h_prev = states["h"]
     u_zr, u_h = inputs
     gates = without(cell.gates, *CANDIDATE)
@@ -59,7 +60,7 @@ def step(body: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], states: dic
     pre_zr = body.op("Gemm", h_prev, R_zr, u_zr, transB=1, name=f"pre_{label}")
     zr = body.op("Sigmoid", pre_zr, name=f"gates_{label}")
     sizes = body.const("sizes", [cell.hidden] * len(gates), "int64")
-    gate = dict(zip(gates, body.op("Split", zr, sizes, axis=1, outputs=len(gates), name=f"{label}_split"),
+    gate = dict(zip(gates, body.op_n("Split", zr, sizes, axis=1, outputs=len(gates), name=f"{label}_split"),
                     strict=True))
     R_h = body.const("R_h", reorder(p["R"], cell.gates, CANDIDATE))
     if cell.linear_before_reset:
@@ -70,8 +71,7 @@ def step(body: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], states: dic
         reset = body.op("Mul", gate["r"], h_prev, name="reset")
         pre = body.op("Gemm", reset, R_h, u_h, transB=1, name="pre_h")
     n = body.op("Tanh", pre, name="n")
-    keep = body.op("Mul", gate["z"], body.op("Sub", h_prev, n, name="h_minus_n"), name="kept")
-    h = body.op("Add", n, keep, name="h")
+    h = blend(body, n, h_prev, gate["z"], name="h")
     return {"h": h}, h
 
 
@@ -85,7 +85,7 @@ def native(ctx: LoweringContext, cell: GRU, p: Mapping[str, np.ndarray], seq: Se
     ]
     while inputs[-1] == "":
         inputs.pop()
-    y, y_h = g.op(
+    y, y_h = g.op_n(
         "GRU", *inputs, outputs=2, name="gru", hidden_size=cell.hidden,
         direction="reverse" if seq.reverse else "forward",
         linear_before_reset=int(cell.linear_before_reset),

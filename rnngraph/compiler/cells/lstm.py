@@ -35,6 +35,7 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
+from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import (
     CellLowering,
     SequenceInput,
@@ -64,7 +65,7 @@ def groups(cell: LSTM) -> list[Group]:
             Group(("o",), "Sigmoid", "c")]
 
 
-def hoist(g: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
+def hoist(g: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], seq: SequenceInput, form: str) -> list[str]:
     """``u_group = X·W_groupᵀ + Wb_group + Rb_group`` for every group, ``(batch, time, |group|·H)`` each."""
     wb, rb = np.split(p["B"], 2)
     parts = groups(cell)
@@ -72,10 +73,10 @@ def hoist(g: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], seq: Sequenc
     b = np.concatenate([reorder(wb + rb, cell.gates, part.gates) for part in parts])
     u = input_projection(g, seq, W, b)
     sizes = [len(part.gates) * cell.hidden for part in parts]
-    return list(g.op("Split", u, g.const("sizes", sizes, "int64"), axis=-1, outputs=len(parts), name="x_gates"))
+    return list(g.op_n("Split", u, g.const("sizes", sizes, "int64"), axis=-1, outputs=len(parts), name="x_gates"))
 
 
-def activate(body: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], part: Group, h_prev: str, u_t: str,
+def group_gates(body: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], part: Group, h_prev: str, u_t: str,
              state: str | None) -> dict[str, str]:
     """The gate values of one group, ``(batch, H)`` each, by gate name."""
     label = "".join(part.gates)
@@ -92,27 +93,26 @@ def activate(body: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], part: 
     if len(part.gates) == 1:
         return {part.gates[0]: value}
     sizes = body.const("sizes", [cell.hidden] * len(part.gates), "int64")
-    return dict(zip(part.gates, body.op("Split", value, sizes, axis=1, outputs=len(part.gates), name=f"{label}_split"),
-                    strict=True))
+    split = body.op_n("Split", value, sizes, axis=1, outputs=len(part.gates), name=f"{label}_split")
+    return dict(zip(part.gates, split, strict=True))
 
 
 def step(body: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], states: dict[str, str],
-         inputs: list[str]) -> tuple[dict[str, str], str]:
+         inputs: list[str], form: str) -> tuple[dict[str, str], str]:
     h_prev, c_prev = states["h"], states["c"]
     parts = list(zip(groups(cell), inputs, strict=True))
     gate: dict[str, str] = {}
     for part, u_t in parts:
         if part.peephole != "c":
-            gate.update(activate(body, cell, p, part, h_prev, u_t, c_prev))
+            gate.update(group_gates(body, cell, p, part, h_prev, u_t, c_prev))
     if cell.coupled:  # c_t = f c_{t-1} + (1 - f) g = g + f (c_{t-1} - g)
-        keep = body.op("Mul", gate["f"], body.op("Sub", c_prev, gate["c"], name="c_prev_minus_g"), name="kept")
-        c = body.op("Add", gate["c"], keep, name="c")
+        c = blend(body, gate["c"], c_prev, gate["f"], name="c")
     else:
         c = body.op("Add", body.op("Mul", gate["f"], c_prev, name="forget"),
                     body.op("Mul", gate["i"], gate["c"], name="write"), name="c")
     for part, u_t in parts:
         if part.peephole == "c":
-            gate.update(activate(body, cell, p, part, h_prev, u_t, c))
+            gate.update(group_gates(body, cell, p, part, h_prev, u_t, c))
     h = body.op("Mul", gate["o"], body.op("Tanh", c, name="tanh_c"), name="h")
     return {"h": h, "c": c}, h
 
@@ -152,7 +152,7 @@ def native(ctx: LoweringContext, cell: LSTM, p: Mapping[str, np.ndarray], seq: S
     ]
     while inputs[-1] == "":
         inputs.pop()
-    y, y_h, y_c = g.op(
+    y, y_h, y_c = g.op_n(
         "LSTM", *inputs, outputs=3, name="lstm", hidden_size=cell.hidden,
         direction="reverse" if seq.reverse else "forward",
         input_forget=1 if cell.coupled else None,

@@ -15,6 +15,7 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
+from rnngraph.compiler.idioms import ACTIVATIONS, activate
 from rnngraph.compiler.recurrent import (
     CellLowering,
     SequenceInput,
@@ -24,18 +25,16 @@ from rnngraph.compiler.recurrent import (
 )
 from rnngraph.dsl.cells.rnn import RNN
 
-ONNX_ACTIVATION = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
 
-
-def hoist(g: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], seq: SequenceInput) -> list[str]:
+def hoist(g: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], seq: SequenceInput, form: str) -> list[str]:
     h = cell.hidden
     return [input_projection(g, seq, p["W"], p["B"][:h] + p["B"][h:])]
 
 
 def step(body: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], states: dict[str, str],
-         inputs: list[str]) -> tuple[dict[str, str], str]:
+         inputs: list[str], form: str) -> tuple[dict[str, str], str]:
     pre = body.op("Gemm", states["h"], body.const("R", p["R"]), inputs[0], transB=1, name="pre")
-    h = body.op(ONNX_ACTIVATION[cell.activation], pre, name="h")
+    h = activate(body, pre, cell.activation, name="h")
     return {"h": h}, h
 
 
@@ -43,11 +42,11 @@ def native(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: Se
            initial: dict[str, str] | None) -> tuple[str, dict[str, str]]:
     g = ctx.g
     init_h = g.unsqueeze(initial["h"], [0]) if initial else ""
-    y, y_h = g.op(
+    y, y_h = g.op_n(
         "RNN", to_time_major(g, seq.x), g.const("W", p["W"][None]), g.const("R", p["R"][None]),
         g.const("B", p["B"][None]), seq.lengths_i32 or "", init_h,
         outputs=2, name="rnn", hidden_size=cell.hidden,
-        activations=[ONNX_ACTIVATION[cell.activation]],
+        activations=[ACTIVATIONS[cell.activation]],
         direction="reverse" if seq.reverse else "forward",
     )
     return from_native_outputs(g, y, {"h": y_h})

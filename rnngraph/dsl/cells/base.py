@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from rnngraph.dsl.checks import positive_int
 from rnngraph.dsl.params import ParamSpec
+from rnngraph.dsl.signature import Checked
 
 
 @dataclass(frozen=True)
-class Cell:
+class Cell(metaclass=Checked):
     """Base of every cell. `hidden` is the size of the step output ``y_t``."""
 
     hidden: int

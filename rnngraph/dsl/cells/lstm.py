@@ -87,4 +87,5 @@ class LSTM(Cell):
 
 register_cell(LSTM, examples=(LSTM(5), LSTM(5, peephole=True), LSTM(5, coupled=True),
                               LSTM(6, peephole=True, coupled=True)),
-              onnx="rnngraph.compiler.cells.lstm:LOWERING", oracle="rnngraph.runtime.oracle.lstm:STEP")
+              onnx="rnngraph.compiler.cells.lstm:LOWERING", oracle="rnngraph.runtime.oracle.lstm:STEP",
+              interop="rnngraph.interop.layouts:LSTM_LAYOUT")

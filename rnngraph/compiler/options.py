@@ -1,0 +1,52 @@
+"""Export options: one frozen object that travels with the lowering (`LoweringContext.options`).
+
+Nothing else steers a lowering: no module global, no context variable. A lowering
+that has a choice reads it here, once per cell.
+
+    ExportOptions(lowering="scan", clockwork_form="ladder")
+
+- `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
+  measured), ``scan`` (a Scan everywhere), ``native`` (ONNX's native op wherever a
+  cell maps onto it exactly, a Scan elsewhere).
+- `clockwork_form`: the form of every Clockwork step, ``dense`` or ``ladder``
+  (`rnngraph.compiler.cells.clockwork`); None lets its cost model choose per cell.
+
+Options still to come (a dtype, streaming) are added here as fields with a default
+that keeps today's export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnngraph.errors import ExportError
+
+LOWERINGS = ("auto", "scan", "native")
+CLOCKWORK_FORMS = ("dense", "ladder")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    lowering: str = "auto"
+    clockwork_form: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lowering not in LOWERINGS:
+            raise ExportError(f"invalid value for `lowering`: expected one of {LOWERINGS}, "
+                              f"received {self.lowering!r}.")
+        if self.clockwork_form is not None and self.clockwork_form not in CLOCKWORK_FORMS:
+            raise ExportError(f"invalid value for `clockwork_form`: expected one of {CLOCKWORK_FORMS} or None "
+                              f"(the cost model chooses), received {self.clockwork_form!r}.")
+
+
+def resolve(lowering: str = "auto", options: ExportOptions | None = None) -> ExportOptions:
+    """The options of one export from the `lowering` keyword and/or an options object (not two lowerings)."""
+    if options is None:
+        return ExportOptions(lowering=lowering)
+    if not isinstance(options, ExportOptions):
+        raise ExportError(f"invalid value for `options`: expected an rnngraph ExportOptions, "
+                          f"received {type(options).__name__}.")
+    if lowering not in ("auto", options.lowering):
+        raise ExportError(f"the lowering is given twice: `lowering={lowering!r}` and `options.lowering="
+                          f"{options.lowering!r}`; give it in the options only.")
+    return options
