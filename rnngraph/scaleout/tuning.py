@@ -145,13 +145,15 @@ def evaluate(setting: Mapping[str, Any], columns: Sequence[str], base: Mapping[s
 class SearchResult:
     """`table`: one row per setting (a pandas DataFrame when pandas is installed, else a list of
     dicts), sorted by validation error; `best`: the best row; `cell`, `model`, `params`: the best
-    ESN, its driven model and its trained parameters, ready for `rnngraph.export`."""
+    ESN, its driven model and its trained parameters (float32), ready for `rnngraph.export`;
+    `solution`: the best readout ``[W_out b_out]`` in float64, as its worker scored it."""
 
     table: Any
     best: dict[str, Any]
     cell: ESN
     model: dsl.Model
     params: dict[str, np.ndarray]
+    solution: np.ndarray
 
 
 def search(settings: Sequence[Mapping[str, Any]], *, train: Sequence[tuple[Any, Any]],
@@ -196,7 +198,7 @@ def search(settings: Sequence[Mapping[str, Any]], *, train: Sequence[tuple[Any, 
     cell = ESN(**{**base, **settings[order[0]], "outputs": outputs})
     model = esn_model(cell, features)
     params = RidgeTrainer(model, model.init(seed), progress=False).readout(best["solution"])
-    return SearchResult(_table(rows), rows[0], cell, model, params)
+    return SearchResult(_table(rows), rows[0], cell, model, params, best["solution"])
 
 
 def _pairs(name: str, pairs: Sequence[tuple[Any, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
