@@ -7,13 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz lint bench clean
+.PHONY: demo test test-slow fuzz lint bench bench-dask clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[extras,test,torch,keras]'
+	$(BIN)/python -m pip install --quiet -e '.[extras,test,torch,keras,dask]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -37,6 +37,12 @@ lint: $(STAMP)
 # the speed suite (~8 min on 2 cores): writes benchmarks/results/latest.md and latest.json
 bench: $(STAMP)
 	$(BIN)/python benchmarks/suite.py
+
+# ESN harvest vs the previous one and ReservoirPy (installed here for the comparison only), then Dask vs one process
+bench-dask: $(STAMP)
+	$(BIN)/python -m pip install --quiet reservoirpy
+	$(BIN)/python benchmarks/esn_harvest.py
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python benchmarks/esn_dask.py  # 1 thread, as each Dask worker
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -36,6 +36,7 @@ _LAZY = {
     "ESN": "rnngraph.dsl.cells.esn",
     "Generative": "rnngraph.dsl.esn_generate",
     "fit_ridge": "rnngraph.train",
+    "fit_ridge_path": "rnngraph.train",
     "RidgeTrainer": "rnngraph.train",
     "Embedding": "rnngraph.dsl.embedding",
     "Attention": "rnngraph.dsl.attention",
@@ -82,7 +83,7 @@ if TYPE_CHECKING:
     from rnngraph.dsl.wrappers import Bidirectional, Stack
     from rnngraph.exporters.onnx import export
     from rnngraph.loading import load
-    from rnngraph.train import RidgeTrainer, fit_ridge
+    from rnngraph.train import RidgeTrainer, fit_ridge, fit_ridge_path
 
 
 def __getattr__(name: str) -> Any:
