@@ -27,6 +27,7 @@ from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ExportError
 from rnngraph.exporters.onnx import write
+from rnngraph.exporters.onnx.metadata import device_metadata
 from rnngraph.exporters.onnx.write import initializer_bytes  # noqa: F401 - part of this module's API
 
 DEFAULT_OPSET = 17
@@ -91,6 +92,7 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         "rnngraph.vocab": json.dumps({n: s.vocab for n, s in model.inputs.items() if s.vocab is not None},
                                      sort_keys=True),
         "rnngraph.paths": json.dumps(compiled.paths, sort_keys=True),
+        **device_metadata(model, compiled),  # names, meanings, state layout, tokens: docs/deploy.md
     }
     helper.set_model_props(proto, metadata)
     if check:
@@ -109,7 +111,8 @@ def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLi
     `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
     measured), ``scan`` (Scan everywhere), ``native`` (ONNX's native op wherever a
     cell maps onto it exactly, Scan elsewhere). `options`: every export choice as one
-    `ExportOptions` (the lowering, the Clockwork form); give the lowering there or
+    `ExportOptions` (the lowering, the Clockwork form, ``streaming=True`` for a chunk
+    model with explicit state, `rnngraph.compiler.streaming`); give the lowering there or
     as `lowering`, not both.
     """
     proto = build_model_proto(model, params, opset, lowering, options=options, check=False)

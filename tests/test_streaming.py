@@ -1,0 +1,178 @@
+"""Streaming chunk models: a sequence run in chunks of 1, 3, 7 and whole, the state carried by
+`rnngraph.runtime.streaming`, equals the whole-sequence export, for every registered cell (alone, in
+a residual Stack), with ragged lengths inside chunks; non-causal models are refused by layer name.
+
+The agreement is printed (``pytest -rP tests/test_streaming.py``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import rnngraph as rg
+from rnngraph.dsl import registry
+from rnngraph.errors import ExportError, InputError, RnnGraphError
+from rnngraph.exporters.onnx import build_model_proto
+from rnngraph.runtime.session import Session
+from rnngraph.runtime.streaming import StreamingSession
+
+CHUNKS = (1, 3, 7, None)  # None: the whole sequence as one chunk
+FEATURES, TIME = 5, 11
+LENGTHS = np.array([11, 4, 1, 8])  # row 2 ends in the first chunk, rows 1 and 3 inside later ones
+STREAMING = rg.ExportOptions(streaming=True)
+CELLS = registry.examples()
+TOLERANCE = 2e-5
+
+
+def cell_id(cell: object) -> str:
+    return repr(cell).replace(" ", "")[:60]
+
+
+def run_in_chunks(proto: object, feeds: dict[str, np.ndarray], chunk: int | None,
+                  lengths: np.ndarray | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Model outputs concatenated over the chunks, and the state after the last chunk."""
+    streams = StreamingSession(proto).open(len(next(iter(feeds.values()))))
+    time = next(iter(feeds.values())).shape[1]
+    step = chunk or time
+    pieces: dict[str, list[np.ndarray]] = {}
+    for begin in range(0, time, step):
+        part = {n: v[:, begin:begin + step] for n, v in feeds.items()}
+        if lengths is not None:
+            part["lengths"] = np.clip(lengths - begin, 0, step)
+        for name, value in streams.feed(**part).items():
+            pieces.setdefault(name, []).append(value)
+    return {n: np.concatenate(v, axis=1) if v[0].ndim == 3 else v[-1] for n, v in pieces.items()}, streams.state
+
+
+def chunked_error(model: rg.Model, params: dict[str, np.ndarray], lengths: np.ndarray | None) -> float:
+    """The largest difference, over every chunk size, between chunked and whole runs (outputs and final states)."""
+    feeds = model.example_inputs(len(LENGTHS), TIME, seed=3)
+    feeds.pop("lengths", None)
+    whole = Session(build_model_proto(model, params)).run(**feeds, **({} if lengths is None else {"lengths": lengths}))
+    proto = build_model_proto(model, params, options=STREAMING)
+    worst = 0.0
+    for chunk in CHUNKS:
+        got, _ = run_in_chunks(proto, feeds, chunk, lengths)
+        for name, value in whole.items():
+            assert got[name].shape == value.shape, (name, chunk)
+            worst = max(worst, float(np.max(np.abs(got[name] - value))))
+    return worst
+
+
+def single(cell: rg.Cell) -> rg.Model:
+    x = rg.Input("x", features=FEATURES)
+    y, *states = rg.Recurrent(cell, returns=("sequence", "state"))(x)
+    return rg.Model(x, {"y": rg.Dense(3, "tanh")(y), **{f"s{i}": s for i, s in enumerate(states)}})
+
+
+def stacked(cell: rg.Cell) -> rg.Model:
+    x = rg.Input("x", features=FEATURES)
+    below = rg.Recurrent(rg.GRU(4, linear_before_reset=True))(x)
+    top, *states = rg.Stack([rg.LSTM(4), cell], residual=(0,), returns=("sequence", "state"))(below)
+    return rg.Model(x, {"y": top, **{f"s{i}": s for i, s in enumerate(states)}})
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[cell_id(c) for c in CELLS])
+def test_every_cell_chunked_equals_whole(cell):
+    model = single(cell)
+    params = model.init(seed=7)
+    errors = {"ragged": chunked_error(model, params, LENGTHS), "full": chunked_error(model, params, None)}
+    print(f"{cell!r}: max |chunked - whole| over chunks {CHUNKS}: {errors}")
+    assert max(errors.values()) <= TOLERANCE
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[cell_id(c) for c in CELLS])
+def test_every_cell_in_a_residual_stack(cell):
+    model = stacked(cell)
+    error = chunked_error(model, model.init(seed=11), LENGTHS)
+    print(f"Recurrent(GRU) → Stack[LSTM, {cell!r}]: max |chunked - whole| = {error:.2e}")
+    assert error <= TOLERANCE
+
+
+@pytest.mark.parametrize("form", ["dense", "ladder"])
+def test_clockwork_phase_is_part_of_the_state(form):
+    """A chunk of 3 under periods (1, 2, 4) starts mid-cycle; without the carried steps it would differ."""
+    x = rg.Input("x", features=FEATURES)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.Clockwork(6, periods=(1, 2, 4)))(x)})
+    params = model.init(seed=1)
+    proto = build_model_proto(model, params, options=rg.ExportOptions(streaming=True, clockwork_form=form))
+    feeds = {"x": np.random.default_rng(0).normal(size=(4, TIME, FEATURES)).astype(np.float32)}
+    whole = Session(build_model_proto(model, params)).run(**feeds, lengths=LENGTHS)["y"]
+    got, state = run_in_chunks(proto, feeds, 3, LENGTHS)
+    np.testing.assert_allclose(got["y"], whole, atol=TOLERANCE)
+    assert state["state_in/steps"][:, 0].tolist() == LENGTHS.tolist()
+    # the same chunks with the clock restarted at each chunk (steps fed as 0) differ
+    session = ort.InferenceSession(proto.SerializeToString())
+    h = np.zeros((4, 6), np.float32)
+    restarted = []
+    for begin in range(0, TIME, 3):
+        y, _, h = session.run(None, {"x": feeds["x"][:, begin:begin + 3], "lengths": np.clip(LENGTHS - begin, 0, 3),
+                                     "start": np.zeros((4, 1), np.int32), "state_in/steps": np.zeros((4, 1), np.int64),
+                                     "state_in/clockwork0/h": h})
+        restarted.append(y)
+    assert np.max(np.abs(np.concatenate(restarted, axis=1) - whole)) > 1e-2
+
+
+def test_streams_are_independent_and_reset():
+    """Two groups of streams over one session keep their own state; a reset stream starts over from zero."""
+    x = rg.Input("x", features=3)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.GRU(5, linear_before_reset=False))(x)})
+    params = model.init(seed=2)
+    session = StreamingSession(build_model_proto(model, params, options=STREAMING))
+    data = np.random.default_rng(1).normal(size=(2, 6, 3)).astype(np.float32)
+    whole = Session(build_model_proto(model, params)).run(x=data)["y"]
+    a, b = session.open(2), session.open(1)
+    first = a.feed(x=data[:, :4])["y"]
+    b.feed(x=data[1:, :2])  # another group, other state
+    np.testing.assert_allclose(np.concatenate([first, a.feed(x=data[:, 4:])["y"]], axis=1), whole, atol=TOLERANCE)
+    assert a.steps.tolist() == [6, 6] and b.steps.tolist() == [2]
+    a.reset([1])  # stream 1 restarts with data[0]: its output is stream 0's first step
+    assert a.steps.tolist() == [6, 0]
+    np.testing.assert_allclose(a.feed(x=data[:, :1][[1, 0]])["y"][1], whole[0, :1], atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("build,named", [
+    (lambda x: rg.Bidirectional(rg.GRU(4, linear_before_reset=True))(x), "layer 'bigru0' (Bidirectional"),
+    (lambda x: rg.Recurrent(rg.RNN(4), returns="last")(x), "returns 'last'"),
+    (lambda x: rg.Recurrent(rg.LSTM(4), returns="mean")(x), "returns 'mean'"),
+    (lambda x: rg.Recurrent(rg.RNN(4), reverse=True)(x), "runs in reverse"),
+    (lambda x: rg.Stack([rg.GRU(4, linear_before_reset=True), rg.Recurrent(rg.RNN(4), reverse=True)])(x), "'stack0'/l1"),
+    (lambda x: rg.Stack([rg.GRU(4, linear_before_reset=True), rg.Bidirectional(rg.RNN(4))])(x), "reads every sequence backward"),
+])
+def test_non_causal_models_are_refused_by_layer(build, named):
+    x = rg.Input("x", features=3)
+    model = rg.Model(x, {"y": build(x)})
+    with pytest.raises(ExportError, match="cannot be exported for streaming") as info:
+        build_model_proto(model, model.init(0), options=STREAMING)
+    assert named in str(info.value)
+
+
+def test_metadata_describes_the_state_layout():
+    x = rg.Input("x", features=3)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.LSTM(4))(rg.Recurrent(rg.ESN(6, outputs=2, feedback=True))(x))})
+    proto = build_model_proto(model, model.init(0), options=STREAMING)
+    meta = ort.InferenceSession(proto.SerializeToString()).get_modelmeta().custom_metadata_map
+    state = json.loads(meta["rnngraph.state"])
+    assert [s["input"] for s in state["states"]] == ["state_in/esn0/y", "state_in/esn0/x",
+                                                    "state_in/lstm0/h", "state_in/lstm0/c"]
+    assert [s["dims"] for s in state["states"]] == [["batch", 2], ["batch", 6], ["batch", 4], ["batch", 4]]
+    graph_inputs = [i.name for i in proto.graph.input]
+    assert [e["name"] for e in json.loads(meta["rnngraph.inputs"])] == graph_inputs
+    assert graph_inputs == ["x", "lengths", "start", "state_in/steps", *[s["input"] for s in state["states"]]]
+    assert [e["name"] for e in json.loads(meta["rnngraph.outputs"])] == [o.name for o in proto.graph.output]
+    assert meta["rnngraph.dtype"] == "float32" and meta["rnngraph.version"] == rg.__version__
+
+
+def test_bad_chunks_are_refused_in_words():
+    x = rg.Input("x", features=3)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.RNN(4))(x)})
+    streams = StreamingSession(build_model_proto(model, model.init(0), options=STREAMING)).open(2)
+    with pytest.raises(InputError, match=r"each chunk length must be in 0\.\.2"):
+        streams.feed(x=np.zeros((2, 2, 3)), lengths=np.array([3, 1]))
+    with pytest.raises(InputError, match=r"expected \(2, time ≥ 1"):
+        streams.feed(x=np.zeros((3, 2, 3)))
+    with pytest.raises(RnnGraphError, match="not a streaming chunk model"):
+        StreamingSession(build_model_proto(model, model.init(0)))
