@@ -7,17 +7,20 @@ The agreement is printed (``pytest -rP tests/test_streaming.py``)."""
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 import rnngraph as rg
+from rnngraph.compiler.streaming import streaming_refusal
 from rnngraph.dsl import registry
 from rnngraph.errors import ExportError, InputError, RnnGraphError
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime.session import Session
 from rnngraph.runtime.streaming import StreamingSession
+from rnngraph.verify import load_model_file
 
 CHUNKS = (1, 3, 7, None)  # None: the whole sequence as one chunk
 FEATURES, TIME = 5, 11
@@ -176,3 +179,39 @@ def test_bad_chunks_are_refused_in_words():
         streams.feed(x=np.zeros((3, 2, 3)))
     with pytest.raises(RnnGraphError, match="not a streaming chunk model"):
         StreamingSession(build_model_proto(model, model.init(0)))
+
+
+SAMPLES = sorted((pathlib.Path(__file__).resolve().parents[1] / "samples").glob("*.py"))
+
+
+def test_streaming_keyword_sample_frame_by_frame():
+    """samples/streaming_keyword.py fed one frame at a time (ragged: a stream with no frame feeds length 0)."""
+    mf = load_model_file(SAMPLES[0].parent / "streaming_keyword.py")
+    feeds = mf.example_inputs(3, 20, 0)
+    lengths = np.array([20, 13, 1])
+    whole = Session(build_model_proto(mf.model, mf.params)).run(frames=feeds["frames"], lengths=lengths)
+    got, state = run_in_chunks(build_model_proto(mf.model, mf.params, options=STREAMING),
+                               {"frames": feeds["frames"]}, 1, lengths)
+    error = float(np.max(np.abs(got["scores"] - whole["scores"])))
+    print(f"streaming_keyword, frame by frame, lengths {lengths.tolist()}: max |by frame - whole| = {error:.2e}")
+    assert error <= TOLERANCE and state["state_in/steps"][:, 0].tolist() == lengths.tolist()
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_every_sample_streams_or_is_refused_by_name(path):
+    """Each sample either streams (chunks of 3, ragged, equal to the whole run) or is refused naming a layer."""
+    mf = load_model_file(path)
+    if (reason := streaming_refusal(mf.model)) is not None:
+        with pytest.raises(ExportError, match="cannot be exported for streaming: (layer|input) '"):
+            build_model_proto(mf.model, mf.params, options=STREAMING)
+        print(f"{path.stem}: refused: {reason}")
+        return
+    feeds = mf.example_inputs(3, 9, 0)
+    lengths = feeds.pop("lengths", None)
+    whole = Session(build_model_proto(mf.model, mf.params)).run(**feeds, **({} if lengths is None
+                                                                              else {"lengths": lengths}))
+    got, _ = run_in_chunks(build_model_proto(mf.model, mf.params, options=STREAMING), feeds, 3, lengths)
+    error = max(float(np.max(np.abs(got[n] - v))) for n, v in whole.items())
+    print(f"{path.stem}: streams; chunks of 3, lengths {None if lengths is None else lengths.tolist()}: "
+          f"max |chunked - whole| = {error:.2e}")
+    assert error <= TOLERANCE
