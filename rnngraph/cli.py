@@ -116,10 +116,27 @@ def _all_initializers(graph: object) -> list[object]:
     return out
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    import onnx
+def describe_with_onnxruntime(path: str) -> str:
+    """What onnxruntime tells of a model file (a runtime-only install, without the onnx package)."""
+    from rnngraph.runtime.session import Session
 
+    session = Session(path)
+    lines = ["read with onnxruntime (install onnx for the opset and the operators)"]
+    for kind, values in (("input", session.inputs), ("output", session.outputs)):
+        for name, info in values.items():
+            lines.append(f"  {kind:<6} {name:<14} {info.type} {list(info.shape)}")
+    lines.append(f"  file size {os.path.getsize(path)} bytes")
+    lines += [f"  {key}: {value}" for key, value in sorted(session.metadata.items())]
+    return "\n".join(lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
     if args.kind == "onnx":
+        try:
+            import onnx
+        except ImportError:  # a runtime-only install (numpy and onnxruntime): what onnxruntime can read
+            print(describe_with_onnxruntime(args.model))
+            return 0
         try:
             proto = onnx.load(args.model)
         except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
