@@ -38,6 +38,7 @@ import json
 import os
 import pathlib
 from dataclasses import dataclass
+from typing import Any
 
 import onnx
 
@@ -129,14 +130,14 @@ def triton_config(proto: onnx.ModelProto, name: str, max_batch_size: int = DEFAU
     return "\n".join(lines) + "\n"
 
 
-def streaming_state(proto: onnx.ModelProto) -> dict | None:
+def streaming_state(proto: onnx.ModelProto) -> dict[str, Any] | None:
     """A chunk model's state layout (its metadata ``rnngraph.state``), or None for a whole-sequence model."""
     meta = {p.key: p.value for p in proto.metadata_props}
     state = json.loads(meta.get("rnngraph.state", '{"streaming": false}'))
     return state if state.get("streaming") else None
 
 
-def sequence_batching(proto: onnx.ModelProto, state: dict, max_batch_size: int) -> str:
+def sequence_batching(proto: onnx.ModelProto, state: dict[str, Any], max_batch_size: int) -> str:
     """The ``sequence_batching`` block of a chunk model: the START control and the implicit state."""
     types = {t.name: t for t in signature(list(proto.graph.input))}
     entries = []

@@ -61,8 +61,9 @@ def test_sequence_batcher_config_parses(tmp_path, model_config_pb2):
     types = model_config_pb2.DataType
     assert [(types.Name(s.data_type), list(s.dims)) for s in batcher.state] == [
         ("TYPE_INT64", [1]), ("TYPE_FP32", [7]), ("TYPE_FP32", [6])]
-    assert all(len(s.initial_state) == 1 and s.initial_state[0].zero_data and list(s.initial_state[0].dims) == list(s.dims)
-               for s in batcher.state)
+    for entry in batcher.state:
+        (initial,) = entry.initial_state
+        assert initial.zero_data and list(initial.dims) == list(entry.dims) and initial.data_type == entry.data_type
     # every name the config gives Triton is a tensor of the model
     graph = {v.name for v in [*proto.graph.input, *proto.graph.output]}
     assert {control.name} | {n for s in batcher.state for n in (s.input_name, s.output_name)} <= graph

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.over_time import last_valid
 from rnngraph.compiler.recurrent import SequenceInput, bind, scan_cell
