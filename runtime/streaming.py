@@ -22,10 +22,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from rnngraph.errors import InputError, RnnGraphError
-from rnngraph.runtime.session import ORT_DTYPES, as_array, providers_for
+from rnngraph.runtime.session import ORT_DTYPES, as_array, inference_session
 
 
 class StreamingSession:
@@ -36,19 +35,7 @@ class StreamingSession:
 
     def __init__(self, model: str | os.PathLike[str] | bytes | Any, device: str = "cpu",
                  threads: int | None = None) -> None:
-        if hasattr(model, "SerializeToString"):
-            model = model.SerializeToString()
-        elif not isinstance(model, bytes):
-            model = os.fspath(model)
-            if not os.path.isfile(model):
-                raise RnnGraphError(f"no model file at {model!r}; export one with ExportOptions(streaming=True).")
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(model, options, providers=providers_for(device))
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
-            raise RnnGraphError(f"onnxruntime could not load the model: {exc}") from exc
+        self.session = inference_session(model, device, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         state = json.loads(meta.get("rnngraph.state", '{"streaming": false}'))
         if not state.get("streaming"):

@@ -5,14 +5,10 @@ start), give each sequence its whole-sequence run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-from types import ModuleType
 
 import numpy as np
 import onnxruntime as ort
-import pytest
 
 import rnngraph as rg
 from rnngraph.exporters.onnx import build_model_proto
@@ -20,18 +16,6 @@ from rnngraph.exporters.triton import triton_config, write_triton_repository
 from rnngraph.runtime.session import Session
 
 STREAMING = rg.ExportOptions(streaming=True)
-
-
-@pytest.fixture(scope="module")
-def model_config_pb2() -> ModuleType:
-    """tritonclient's generated ModelConfig module, loaded by path (tritonclient.grpc would import grpcio)."""
-    tritonclient = pytest.importorskip("tritonclient")
-    path = pathlib.Path(tritonclient.__file__).parent / "grpc" / "model_config_pb2.py"
-    spec = importlib.util.spec_from_file_location("tritonclient_model_config_pb2", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def keyword_model() -> rg.Model:
