@@ -153,6 +153,27 @@ def test_non_causal_models_are_refused_by_layer(build, named):
     assert named in str(info.value)
 
 
+def test_a_name_the_chunk_model_needs_is_refused():
+    start = rg.Input("start", features=3)
+    model = rg.Model(start, {"y": rg.Recurrent(rg.RNN(4))(start)})
+    with pytest.raises(ExportError, match="'start' has the name of the chunk model's reset input; rename it"):
+        build_model_proto(model, model.init(0), options=STREAMING)
+
+
+def test_token_streams_through_an_embedding():
+    """Token ids (an Embedding is a per-step lookup) stream like features; ragged chunks of 2."""
+    tokens = rg.Input("ids", tokens=11)
+    model = rg.Model(tokens, {"y": rg.Recurrent(rg.LSTM(5, peephole=True))(rg.Embedding(11, 4)(tokens))})
+    params = model.init(seed=8)
+    ids = np.random.default_rng(5).integers(0, 11, size=(3, 7))
+    lengths = np.array([7, 2, 5])
+    whole = Session(build_model_proto(model, params)).run(ids=ids, lengths=lengths)["y"]
+    got, _ = run_in_chunks(build_model_proto(model, params, options=STREAMING), {"ids": ids}, 2, lengths)
+    np.testing.assert_allclose(got["y"], whole, atol=TOLERANCE)
+    meta = ort.InferenceSession(build_model_proto(model, params, options=STREAMING).SerializeToString())
+    assert json.loads(meta.get_modelmeta().custom_metadata_map["rnngraph.tokens"]) == {"ids": {"vocab": 11}}
+
+
 def test_metadata_describes_the_state_layout():
     x = rg.Input("x", features=3)
     model = rg.Model(x, {"y": rg.Recurrent(rg.LSTM(4))(rg.Recurrent(rg.ESN(6, outputs=2, feedback=True))(x))})

@@ -84,6 +84,10 @@ def streaming_refusal(model: Model) -> str | None:
         if spec.kind != SEQUENCE:
             return (f"input {name!r} is a {spec.kind}, read once for the whole sequence; a chunk model takes "
                     "sequences only. Export without streaming.")
+    taken = sorted({START} & (set(model.inputs) | set(model.outputs)))
+    if taken:
+        return (f"its input or output {taken[0]!r} has the name of the chunk model's reset input; "
+                "rename it.")
     if len(model.lengths) > 1:
         return (f"it has {len(model.lengths)} lengths inputs ({sorted(model.lengths)}); a chunk model advances "
                 "every stream by one chunk length. Give its sequence inputs one lengths input.")
