@@ -236,3 +236,13 @@ def test_every_sample_streams_or_is_refused_by_name(path):
     print(f"{path.stem}: streams; chunks of 3, lengths {None if lengths is None else lengths.tolist()}: "
           f"max |chunked - whole| = {error:.2e}")
     assert error <= TOLERANCE
+
+
+def test_a_model_without_lengths_advances_every_stream_by_the_chunk():
+    x = rg.Input("x", features=3, lengths=None)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.Clockwork(6, periods=(1, 3)))(x)})
+    params = model.init(seed=1)
+    data = np.random.default_rng(0).normal(size=(2, 8, 3)).astype(np.float32)
+    got, state = run_in_chunks(build_model_proto(model, params, options=STREAMING), {"x": data}, 3, None)
+    np.testing.assert_allclose(got["y"], Session(build_model_proto(model, params)).run(x=data)["y"], atol=TOLERANCE)
+    assert state["state_in/steps"][:, 0].tolist() == [8, 8]
