@@ -12,7 +12,7 @@ that has a choice reads it here, once per cell.
   (`rnngraph.compiler.cells.clockwork`); None lets its cost model choose per cell.
 
 - `streaming`: export a causal model as a chunk model whose recurrent state is explicit
-  graph inputs and outputs (`rnngraph.compiler.streaming`; every recurrent layer runs as a Scan).
+  graph inputs and outputs (`rnngraph.compiler.streaming`).
 
 Options still to come (a dtype) are added here as fields with a default that keeps today's export.
 """

@@ -24,8 +24,9 @@ Only causal models stream: every layer must compute step t from steps ≤ t. Ref
 naming the layer: `Bidirectional`, ``reverse=True``, readouts over the whole sequence
 (``returns`` ``last``/``mean``/``max``), an `initial_state` input, and the layers that
 are not a per-step map over one input sequence (Generate, Decoder, Generative, Attention).
-Every recurrent layer runs as a Scan (the native ONNX ops are not used for chunk models:
-rows with no step in a chunk are the common case there).
+Each recurrent layer takes the path `ExportOptions.lowering` gives it (ONNX's native op or a
+Scan). onnxruntime's native ops return zero states for a row of length 0 (a stream with no step
+in this chunk, common here), so on that path such rows get their input state back with a `Where`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np
 
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.over_time import last_valid
-from rnngraph.compiler.recurrent import SequenceInput, bind, scan_cell
+from rnngraph.compiler.recurrent import SequenceInput, bind, choose_path, scan_cell
 from rnngraph.compiler.wrappers import Ran, outputs_for
 from rnngraph.dsl.embedding import Embedding
 from rnngraph.dsl.layers import Dense, InputLayer, Layer, Recurrent
@@ -195,10 +196,27 @@ def _recurrent(ctx: LoweringContext, stream: ChunkState, path: str, layer: Recur
     bound = bind(ctx, cell)
     clock = stream.clock() if bound.needs_step_index else None
     seq = SequenceInput(x, spec, ctx.mask(spec, x), ctx.lengths_i32(spec), False, clock_start=clock)
-    ctx.paths[path] = "scan"
-    y, out = scan_cell(ctx, bound, p, seq, initial)
+    ctx.paths[path] = choose_path(ctx.options.lowering, cell)
+    if ctx.paths[path] == "native":
+        assert bound.impl.native is not None
+        y, out = bound.impl.native(ctx, cell, p, seq, initial)
+        out = _kept_where_empty(ctx, spec, initial, out)
+    else:
+        y, out = scan_cell(ctx, bound, p, seq, initial)
     finals.update({f"{path}/{s}": value for s, value in out.items()})
     return Ran(y, lambda: last_valid(ctx, y, spec, False), list(out.values()))
+
+
+def _kept_where_empty(ctx: LoweringContext, spec: TensorSpec, initial: Mapping[str, str],
+                      out: Mapping[str, str]) -> dict[str, str]:
+    """ONNX's native ops on a row of length 0: its states are kept exactly (the Scan's blend does the same)."""
+    if spec.lengths is None:
+        return dict(out)
+    g = ctx.g
+    lengths = spec.lengths
+    empty = ctx.cached(("empty_rows", lengths), lambda: g.unsqueeze(
+        g.op("Equal", lengths, g.const("zero_i64", 0, "int64"), name=f"{lengths}/empty"), [1]))  # (batch, 1)
+    return {name: g.op("Where", empty, initial[name], value, name=f"{name}_kept") for name, value in out.items()}
 
 
 def compile_streaming(ctx: LoweringContext, model: Model) -> ChunkState:
