@@ -30,8 +30,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check rnngraph exporters runtime tests samples benchmarks
 	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler rnngraph/interop exporters runtime
 
+# the speed suite (~8 min on 2 cores): writes benchmarks/results/latest.md and latest.json
 bench: $(STAMP)
-	$(BIN)/python benchmarks/lowering.py
+	$(BIN)/python benchmarks/suite.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
