@@ -117,6 +117,25 @@ class Streams:
         self._fresh = np.zeros((self.count, 1), np.int32)
         return {name: values[name] for name in model.outputs}
 
+    def feed_in_chunks(self, size: int, **inputs: Any) -> dict[str, np.ndarray]:
+        """Feed whole sequences ``(streams, time, ·)`` as consecutive chunks of `size` steps (the last may be
+        shorter); returns the outputs joined over time (a per-row output: its value after the last chunk).
+
+        The model's lengths input, when given, is each stream's length over the whole sequence.
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InputError(f"invalid chunk size: expected a positive integer, received {size!r}.")
+        lengths = {n: as_array(n, inputs.pop(n)) for n in self.model.lengths if inputs.get(n) is not None}
+        arrays = {n: as_array(n, v) for n, v in inputs.items()}
+        time = min((a.shape[1] for a in arrays.values() if a.ndim >= 2), default=0)
+        pieces: dict[str, list[np.ndarray]] = {}
+        for begin in range(0, time, size):
+            chunk = {n: a[:, begin:begin + size] for n, a in arrays.items()}
+            chunk.update({n: np.clip(v - begin, 0, size) for n, v in lengths.items()})
+            for name, value in self.feed(**chunk).items():
+                pieces.setdefault(name, []).append(value)
+        return {n: np.concatenate(v, axis=1) if v[0].ndim >= 3 else v[-1] for n, v in pieces.items()}
+
     def _lengths(self, name: str, value: Any, time: int) -> np.ndarray:
         if value is None:
             return np.full(self.count, time, np.int64)

@@ -14,13 +14,14 @@ import onnxruntime as ort
 import pytest
 
 import rnngraph as rg
+from rnngraph.cli import main
 from rnngraph.compiler.streaming import streaming_refusal
 from rnngraph.dsl import registry
 from rnngraph.errors import ExportError, InputError, RnnGraphError
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime.session import Session
 from rnngraph.runtime.streaming import StreamingSession
-from rnngraph.verify import load_model_file
+from rnngraph.verify import load_model_file, verify
 
 CHUNKS = (1, 3, 7, None)  # None: the whole sequence as one chunk
 FEATURES, TIME = 5, 11
@@ -36,18 +37,11 @@ def cell_id(cell: object) -> str:
 
 def run_in_chunks(proto: object, feeds: dict[str, np.ndarray], chunk: int | None,
                   lengths: np.ndarray | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Model outputs concatenated over the chunks, and the state after the last chunk."""
-    streams = StreamingSession(proto).open(len(next(iter(feeds.values()))))
-    time = next(iter(feeds.values())).shape[1]
-    step = chunk or time
-    pieces: dict[str, list[np.ndarray]] = {}
-    for begin in range(0, time, step):
-        part = {n: v[:, begin:begin + step] for n, v in feeds.items()}
-        if lengths is not None:
-            part["lengths"] = np.clip(lengths - begin, 0, step)
-        for name, value in streams.feed(**part).items():
-            pieces.setdefault(name, []).append(value)
-    return {n: np.concatenate(v, axis=1) if v[0].ndim == 3 else v[-1] for n, v in pieces.items()}, streams.state
+    """Model outputs joined over the chunks (`Streams.feed_in_chunks`), and the state after the last chunk."""
+    first = next(iter(feeds.values()))
+    streams = StreamingSession(proto).open(len(first))
+    out = streams.feed_in_chunks(chunk or first.shape[1], **feeds, **({} if lengths is None else {"lengths": lengths}))
+    return out, streams.state
 
 
 def chunked_error(model: rg.Model, params: dict[str, np.ndarray], lengths: np.ndarray | None,
@@ -250,3 +244,17 @@ def test_a_model_without_lengths_advances_every_stream_by_the_chunk():
     got, state = run_in_chunks(build_model_proto(model, params, options=STREAMING), {"x": data}, 3, None)
     np.testing.assert_allclose(got["y"], Session(build_model_proto(model, params)).run(x=data)["y"], atol=TOLERANCE)
     assert state["state_in/steps"][:, 0].tolist() == [8, 8]
+
+
+def test_a_chunk_model_file_verifies_against_the_oracle(tmp_path, capsys):
+    """`rnngraph verify FILE.onnx` on a chunk model feeds it in chunks of 2 (the state carried) against the
+    float64 oracle of the whole sequence."""
+    x = rg.Input("x", features=FEATURES)
+    h = rg.Recurrent(rg.ESN(7, outputs=3, feedback=True, leak=0.7))(rg.Recurrent(rg.Clockwork(6, periods=(1, 3)))(x))
+    model = rg.Model(x, {"y": h}, name="chunked")
+    params = model.init(seed=9)
+    report = verify(model, params, batch=4, time=9, proto=build_model_proto(model, params, options=STREAMING))
+    assert report.ok, report.table()
+    rg.export(model, params, tmp_path / "chunked.onnx", options=STREAMING)
+    assert main(["verify", str(tmp_path / "chunked.onnx"), "--time", "7"]) == 0
+    assert "verified" in capsys.readouterr().out
