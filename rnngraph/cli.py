@@ -119,9 +119,13 @@ def _all_initializers(graph: object) -> list[object]:
     return out
 
 
+#: metadata shown by its start only: the model description and the parameter layout are long, and read by rnngraph
+ABRIDGED_METADATA = ("rnngraph.description", "rnngraph.params")
+
+
 def metadata_line(key: str, value: str) -> str:
-    """One metadata entry; the description and parameter layout are long: their start is enough."""
-    shown = value if len(value) <= 100 else f"{value[:72]}… ({len(value)} characters)"
+    """One metadata entry; the device keys (names, state layout, tokens) in full, for a caller to read."""
+    shown = value if len(value) <= 100 or key not in ABRIDGED_METADATA else f"{value[:72]}… ({len(value)} characters)"
     return f"  {key}: {shown}"
 
 
