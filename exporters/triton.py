@@ -17,15 +17,28 @@ The configuration is derived from the exported graph's own signature:
   full shapes, with ``-1`` for the batch axis; the scalar itself is ``dims: [1]`` with
   ``reshape: { shape: [] }``.
 
+A streaming chunk model (exported with ``ExportOptions(streaming=True)``; its metadata
+``rnngraph.state`` lists the carried state) gets Triton's sequence batcher instead, with
+implicit state: each ``state_in/…`` → ``state_out/…`` pair becomes a ``sequence_batching.state``
+entry (data type, dims without the batch axis, initial state zero), so the server keeps every
+sequence's state between its requests and a client sends only the chunk (and its lengths).
+The chunk model's ``start`` input is the ``CONTROL_SEQUENCE_START`` control (``int32``: 1 on a
+sequence's first request): the model zeroes that row's state itself, whatever Triton holds in
+the slot. The ``oldest`` strategy batches only requests that are ready, so no READY control is
+needed (a row of a batch is always a real request of its sequence). Neither the state tensors
+nor ``start`` appear among the config's inputs and outputs: Triton supplies them.
+
 Nothing here needs Triton or tritonclient: the configuration is protobuf text format,
 which the tests parse into tritonclient's `ModelConfig` message to validate it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 from dataclasses import dataclass
+from typing import Any
 
 import onnx
 
@@ -42,6 +55,8 @@ TRITON_TYPES: dict[int, str] = {
 }
 BATCH_AXIS = "batch"
 DEFAULT_MAX_BATCH_SIZE = 64
+#: how long the sequence batcher keeps an idle sequence's state (Triton's default is 1 s)
+SEQUENCE_IDLE_MICROSECONDS = 60_000_000
 INSTANCE_KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 
 
@@ -99,15 +114,47 @@ def triton_config(proto: onnx.ModelProto, name: str, max_batch_size: int = DEFAU
         raise ExportError(f"invalid value for `max_batch_size`: expected a positive integer, received "
                           f"{max_batch_size!r}.")
     batching = batch_first(proto)
-    inputs = signature(list(proto.graph.input))
-    outputs = signature(list(proto.graph.output))
+    state = streaming_state(proto)
+    implicit = set() if state is None else {state["start"]["input"]} | {
+        name for slot in [state["steps"], *state["states"]] for name in (slot["input"], slot["output"])}
+    inputs = [t for t in signature(list(proto.graph.input)) if t.name not in implicit]
+    outputs = [t for t in signature(list(proto.graph.output)) if t.name not in implicit]
     lines = [f'name: "{name}"', 'backend: "onnxruntime"', f"max_batch_size: {max_batch_size if batching else 0}"]
     lines.append("input [\n" + ",\n".join(tensor_entry(t, batching) for t in inputs) + "\n]")
     lines.append("output [\n" + ",\n".join(tensor_entry(t, batching) for t in outputs) + "\n]")
-    if batching:
+    if state is not None:
+        lines.append(sequence_batching(proto, state, max_batch_size))
+    elif batching:
         lines.append("dynamic_batching { }")
     lines.append(f"instance_group [ {{ kind: {INSTANCE_KINDS[device]} }} ]")
     return "\n".join(lines) + "\n"
+
+
+def streaming_state(proto: onnx.ModelProto) -> dict[str, Any] | None:
+    """A chunk model's state layout (its metadata ``rnngraph.state``), or None for a whole-sequence model."""
+    meta = {p.key: p.value for p in proto.metadata_props}
+    state = json.loads(meta.get("rnngraph.state", '{"streaming": false}'))
+    return state if state.get("streaming") else None
+
+
+def sequence_batching(proto: onnx.ModelProto, state: dict[str, Any], max_batch_size: int) -> str:
+    """The ``sequence_batching`` block of a chunk model: the START control and the implicit state."""
+    types = {t.name: t for t in signature(list(proto.graph.input))}
+    entries = []
+    for slot in [state["steps"], *state["states"]]:
+        tensor = types[slot["input"]]
+        dims = ", ".join(str(d) for d in tensor.dims[1:])
+        entries.append(f'    {{ input_name: "{slot["input"]}" output_name: "{slot["output"]}" '
+                       f'data_type: {tensor.data_type} dims: [ {dims} ]\n'
+                       f'      initial_state: {{ name: "zero" data_type: {tensor.data_type} dims: [ {dims} ] '
+                       'zero_data: true } }')
+    start = state["start"]["input"]
+    return ("sequence_batching {\n"
+            f"  max_sequence_idle_microseconds: {SEQUENCE_IDLE_MICROSECONDS}\n"
+            f"  oldest {{ max_candidate_sequences: {max_batch_size} }}\n"
+            f'  control_input [ {{ name: "{start}" control [ {{ kind: CONTROL_SEQUENCE_START '
+            "int32_false_true: [ 0, 1 ] } ] } ]\n"
+            "  state [\n" + ",\n".join(entries) + "\n  ]\n}")
 
 
 def write_triton_repository(proto: onnx.ModelProto, directory: str | os.PathLike[str], name: str,

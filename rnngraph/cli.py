@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import importlib.util
 import os
 import sys
 import textwrap
@@ -103,9 +104,7 @@ def describe_onnx(proto: object, size: int | None) -> str:
                  + (f", file size {size} bytes" if size is not None else ""))
     hist = op_histogram(proto.graph)
     lines.append("  ops: " + ", ".join(f"{k}×{v}" for k, v in sorted(hist.items())))
-    for prop in proto.metadata_props:  # the description and parameter layout are long: their start is enough
-        value = prop.value if len(prop.value) <= 100 else f"{prop.value[:72]}… ({len(prop.value)} characters)"
-        lines.append(f"  {prop.key}: {value}")
+    lines += [metadata_line(prop.key, prop.value) for prop in proto.metadata_props]
     return "\n".join(lines)
 
 
@@ -120,7 +119,34 @@ def _all_initializers(graph: object) -> list[object]:
     return out
 
 
+#: metadata shown by its start only: the model description and the parameter layout are long, and read by rnngraph
+ABRIDGED_METADATA = ("rnngraph.description", "rnngraph.params")
+
+
+def metadata_line(key: str, value: str) -> str:
+    """One metadata entry; the device keys (names, state layout, tokens) in full, for a caller to read."""
+    shown = value if len(value) <= 100 or key not in ABRIDGED_METADATA else f"{value[:72]}… ({len(value)} characters)"
+    return f"  {key}: {shown}"
+
+
+def describe_with_onnxruntime(path: str) -> str:
+    """What onnxruntime tells of a model file (a runtime-only install, without the onnx package)."""
+    from rnngraph.runtime.session import Session
+
+    session = Session(path)
+    lines = ["read with onnxruntime (install onnx for the opset and the operators)"]
+    for kind, values in (("input", session.inputs), ("output", session.outputs)):
+        for name, info in values.items():
+            lines.append(f"  {kind:<6} {name:<14} {info.type} {list(info.shape)}")
+    lines.append(f"  file size {os.path.getsize(path)} bytes")
+    lines += [metadata_line(key, value) for key, value in sorted(session.metadata.items())]
+    return "\n".join(lines)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.kind == "onnx" and not (args.png or args.svg) and importlib.util.find_spec("onnx") is None:
+        print(describe_with_onnxruntime(args.model))  # a runtime-only install: what onnxruntime can read
+        return 0
     from rnngraph.loading import DESCRIPTION_KEY, read_proto
     from rnngraph.verify import load_model_file
 

@@ -7,6 +7,7 @@ The tolerance table below is the one place tolerances live; the tests and
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import traceback
@@ -104,12 +105,11 @@ def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, ti
     """
     from rnngraph.exporters.onnx import DEFAULT_OPSET, build_model_proto
     from rnngraph.runtime import oracle
-    from rnngraph.runtime.session import Session
 
     if proto is None:
         proto = build_model_proto(model, params, opset or DEFAULT_OPSET, lowering)
     feeds = dict(feeds) if feeds is not None else model.example_inputs(batch, time, seed)
-    got = Session(proto).run(**feeds)
+    got = run_file(proto, feeds)
     ref = oracle.run(model, params, **feeds)
     ref, notes = follow_near_ties(model, params, feeds, got, ref, tolerance)
     report = Report(paths=dict(_paths(proto)))
@@ -118,6 +118,23 @@ def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, ti
         row.note = notes.get(name, row.note)
         report.rows.append(row)
     return report
+
+
+#: the chunk size a streaming chunk model is verified with: state carried across chunks, ragged rows ending inside
+STREAMING_CHUNK = 2
+
+
+def run_file(proto: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The outputs of an exported file on whole-sequence `feeds`; a streaming chunk model (metadata
+    ``rnngraph.state``) is fed them in chunks of `STREAMING_CHUNK` steps, its state carried between them."""
+    from rnngraph.runtime.session import Session
+    from rnngraph.runtime.streaming import StreamingSession
+
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if not json.loads(meta.get("rnngraph.state", '{"streaming": false}')).get("streaming"):
+        return Session(proto).run(**feeds)
+    batch = len(next(iter(feeds.values())))
+    return StreamingSession(proto).open(batch).feed_in_chunks(STREAMING_CHUNK, **feeds)
 
 
 def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapping[str, np.ndarray],

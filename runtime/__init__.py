@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from rnngraph.runtime.session import Session
+from rnngraph.runtime.streaming import StreamingSession, Streams
 
-__all__ = ["Session", "oracle"]
+__all__ = ["Session", "StreamingSession", "Streams", "oracle"]
 
 
 def __getattr__(name: str) -> Any:

@@ -59,6 +59,28 @@ def as_array(name: str, value: Any) -> np.ndarray:
                          f"that numpy cannot make one of ({exc}).") from exc
 
 
+def inference_session(model: str | os.PathLike[str] | bytes | Any, device: str = "cpu",
+                      threads: int | None = None) -> ort.InferenceSession:
+    """An onnxruntime session over a path, serialized bytes or an ``onnx.ModelProto``, with rnngraph's errors."""
+    if hasattr(model, "SerializeToString"):
+        model = model.SerializeToString()
+    elif not isinstance(model, bytes):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise RnnGraphError(f"no model file at {path!r}; export one with `rnngraph export`.")
+        model = path
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(model, options, providers=providers_for(device))
+    except RnnGraphError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
+        raise RnnGraphError(f"onnxruntime could not load the model: {exc}") from exc
+
+
 class Session:
     """A checked onnxruntime session over an exported rnngraph model.
 
@@ -69,23 +91,7 @@ class Session:
 
     def __init__(self, model: str | os.PathLike[str] | bytes | Any, device: str = "cpu",
                  threads: int | None = None) -> None:
-        if hasattr(model, "SerializeToString"):
-            model = model.SerializeToString()
-        elif not isinstance(model, bytes):
-            path = os.fspath(model)
-            if not os.path.isfile(path):
-                raise RnnGraphError(f"no model file at {path!r}; export one with `rnngraph export`.")
-            model = path
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(model, options, providers=providers_for(device))
-        except RnnGraphError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
-            raise RnnGraphError(f"onnxruntime could not load the model: {exc}") from exc
+        self._session = inference_session(model, device, threads)
         self.provider: str = self._session.get_providers()[0]
         if device == "cuda" and self.provider != "CUDAExecutionProvider":
             # onnxruntime falls back to the CPU with only a log line when CUDA fails to start

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import pathlib
 from collections.abc import Mapping
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -105,3 +108,16 @@ def assert_size_independent_of_time(model: Model, params: Mapping[str, np.ndarra
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def model_config_pb2() -> ModuleType:
+    """tritonclient's generated ModelConfig module, loaded by path: the package `tritonclient.grpc` would
+    import grpcio, which only the network client needs."""
+    tritonclient = pytest.importorskip("tritonclient")
+    path = pathlib.Path(tritonclient.__file__).parent / "grpc" / "model_config_pb2.py"
+    spec = importlib.util.spec_from_file_location("tritonclient_model_config_pb2", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -4,7 +4,6 @@ dynamic batcher would send them (rows of several requests concatenated, then spl
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 from types import ModuleType
 
@@ -20,19 +19,6 @@ from rnngraph.runtime.session import Session
 from rnngraph.verify import compare, load_model_file
 
 SAMPLES = sorted((pathlib.Path(__file__).resolve().parents[1] / "samples").glob("*.py"))
-
-
-@pytest.fixture(scope="module")
-def model_config_pb2() -> ModuleType:
-    """tritonclient's generated ModelConfig module, loaded by path: the package `tritonclient.grpc` would
-    import grpcio, which only the network client needs."""
-    tritonclient = pytest.importorskip("tritonclient")
-    path = pathlib.Path(tritonclient.__file__).parent / "grpc" / "model_config_pb2.py"
-    spec = importlib.util.spec_from_file_location("tritonclient_model_config_pb2", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse(text: str, model_config_pb2: ModuleType) -> object:

@@ -30,6 +30,7 @@ from rnngraph.dsl.fields import DescriptionError
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ExportError
 from rnngraph.exporters.onnx import layout, write
+from rnngraph.exporters.onnx.metadata import device_metadata
 from rnngraph.exporters.onnx.write import initializer_bytes  # noqa: F401 - part of this module's API
 
 DEFAULT_OPSET = 17
@@ -95,6 +96,7 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
                                      sort_keys=True),
         "rnngraph.paths": json.dumps(compiled.paths, sort_keys=True),
         **self_description(model, params, compiled.graph, opset, resolve(lowering, options)),
+        **device_metadata(model, compiled),  # names, meanings, state layout, tokens: docs/deploy.md
     }
     helper.set_model_props(proto, metadata)
     if check:
@@ -135,7 +137,8 @@ def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLi
     `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
     measured), ``scan`` (Scan everywhere), ``native`` (ONNX's native op wherever a
     cell maps onto it exactly, Scan elsewhere). `options`: every export choice as one
-    `ExportOptions` (the lowering, the Clockwork form); give the lowering there or
+    `ExportOptions` (the lowering, the Clockwork form, ``streaming=True`` for a chunk
+    model with explicit state, `rnngraph.compiler.streaming`); give the lowering there or
     as `lowering`, not both.
     """
     proto = build_model_proto(model, params, opset, lowering, options=options, check=False)

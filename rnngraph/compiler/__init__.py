@@ -23,6 +23,7 @@ from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, B
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.options import ExportOptions, resolve
+from rnngraph.compiler.streaming import compile_streaming
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
 
@@ -32,6 +33,8 @@ class CompiledGraph:
     graph: GraphProto
     #: per recurrent node, the path taken: "scan", "native" or "loop"
     paths: dict[str, str]
+    #: a streaming chunk model's state layout (`streaming.layout`); None for a whole-sequence model
+    state: dict[str, object] | None = None
 
 
 def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 17,
@@ -49,14 +52,17 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
     for out_name in model.outputs:
         g.claim(out_name)
 
-    for name, node in model.nodes():
-        lower = lowering_for(node.layer)
-        with g.scope(name):
-            outs = lower(ctx, name, node.layer, model.sources(name))
-        for index, value in enumerate(outs):
-            ctx.values[(name, index)] = value
+    stream = compile_streaming(ctx, model) if options.streaming else None
+    if stream is None:
+        for name, node in model.nodes():
+            lower = lowering_for(node.layer)
+            with g.scope(name):
+                outs = lower(ctx, name, node.layer, model.sources(name))
+            for index, value in enumerate(outs):
+                ctx.values[(name, index)] = value
 
     for out_name, source in model.outputs.items():
         g.op("Identity", ctx.value(source), output=out_name, name=f"output/{out_name}")
         g.add_output(out_name, source.spec.dtype, source.spec.dims())
-    return CompiledGraph(g.graph(model.name), ctx.paths)
+    state = stream.finish(model) if stream is not None else None
+    return CompiledGraph(g.graph(model.name), ctx.paths, state)

@@ -11,8 +11,10 @@ that has a choice reads it here, once per cell.
 - `clockwork_form`: the form of every Clockwork step, ``dense`` or ``ladder``
   (`rnngraph.compiler.cells.clockwork`); None lets its cost model choose per cell.
 
-Options still to come (a dtype, streaming) are added here as fields with a default
-that keeps today's export.
+- `streaming`: export a causal model as a chunk model whose recurrent state is explicit
+  graph inputs and outputs (`rnngraph.compiler.streaming`).
+
+Options still to come (a dtype) are added here as fields with a default that keeps today's export.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ CLOCKWORK_FORMS = ("dense", "ladder")
 class ExportOptions:
     lowering: str = "auto"
     clockwork_form: str | None = None
+    streaming: bool = False
 
     def __post_init__(self) -> None:
         if self.lowering not in LOWERINGS:
@@ -37,6 +40,8 @@ class ExportOptions:
         if self.clockwork_form is not None and self.clockwork_form not in CLOCKWORK_FORMS:
             raise ExportError(f"invalid value for `clockwork_form`: expected one of {CLOCKWORK_FORMS} or None "
                               f"(the cost model chooses), received {self.clockwork_form!r}.")
+        if not isinstance(self.streaming, bool):
+            raise ExportError(f"invalid value for `streaming`: expected True or False, received {self.streaming!r}.")
 
 
 def resolve(lowering: str = "auto", options: ExportOptions | None = None) -> ExportOptions:

@@ -56,6 +56,8 @@ class SequenceInput:
     reverse: bool = False
     #: per-row step number, set by the driver for cells with `needs_step_index`
     step_index: str | None = None
+    #: ``(batch, 1)`` float, where each row's clock stands at its first step (a streaming chunk); None: 0
+    clock_start: str | None = None
 
 
 # the `cell` argument is the registered Cell subclass, hence Any; the last argument is the form
@@ -158,7 +160,7 @@ def scan_cell(
     cell = bound.cell
     sizes = cell.state_sizes()
     if bound.needs_step_index:  # the clock is hoisted with the rest: the cell reads it outside the loop
-        seq = replace(seq, step_index=sequence_clock(g, seq.x, seq.lengths_i32, seq.reverse))
+        seq = replace(seq, step_index=sequence_clock(g, seq.x, seq.lengths_i32, seq.reverse, seq.clock_start))
     hoisted = bound.hoist(g, p, seq)
     if initial is None:
         initial = {name: g.zeros_state(seq.x, size) for name, size in sizes.items()}

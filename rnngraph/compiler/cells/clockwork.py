@@ -22,7 +22,7 @@ Two forms of the step, chosen once per cell by `choose_form` (a cost model, belo
            first group that does not fire keeps h[start_k:] and ends the ladder:
            h_t = [φ(…group 0…); φ(…group 1…); …; h[start_n:]]
            When rows may run on different clocks (reverse over ragged lengths, or one
-           step inside a Loop), n_t is the largest count over the batch and the result
+           step inside a Loop, or a streaming chunk), n_t is the largest count over the batch and the result
            is blended with each row's own clock mask.
 
 A one-group cell with period 1 is always active: its step is the classic RNN's.
@@ -137,9 +137,11 @@ def uniform_clock(seq: SequenceInput) -> bool:
     """Whether every row is at the same step number at each scan step.
 
     Forward, rows start together; in reverse each row starts at its own last valid
-    step, which differs only with lengths. Inside a Loop (a vector step) it is unknown.
+    step, which differs only with lengths. Inside a Loop (a vector step) it is unknown;
+    in a streaming chunk each row's clock starts where its own stream stands.
     """
-    return seq.spec.kind == SEQUENCE and (not seq.reverse or seq.lengths_i32 is None)
+    return (seq.spec.kind == SEQUENCE and seq.clock_start is None
+            and (not seq.reverse or seq.lengths_i32 is None))
 
 
 def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: SequenceInput,
