@@ -130,8 +130,13 @@ def samples(s: Settings, peak: Peak) -> Iterator[dict[str, Any]]:
         yield {"name": name, **result}
 
 
+#: progress lines (one per configuration measured) go to a terminal only: pipes and logs get the results alone
+PROGRESS = {"on": sys.stderr.isatty()}
+
+
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    if PROGRESS["on"]:
+        print(message, file=sys.stderr, flush=True)
 
 
 def run_suite(s: Settings) -> dict[str, Any]:
@@ -167,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setting", choices=sorted(SETTINGS), default="full")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    parser.add_argument("--quiet", action="store_true", help="no progress lines (there are none in a pipe either)")
     args = parser.parse_args(argv)
+    PROGRESS["on"] = PROGRESS["on"] and not args.quiet
     command = shlex.join(["python", os.path.relpath(os.path.abspath(__file__), ROOT), *sys.argv[1:]])
     results = run_suite(SETTINGS[args.setting])
     md, js = write_results(results, args.out, command)

@@ -56,7 +56,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     # a shipped .onnx is checked as it is: its own graph, its parameters read back from its initializers
     lowering, proto = (mf.onnx.lowering, mf.onnx.proto) if mf.onnx is not None else (args.lowering, None)
     report = verify(mf.model, mf.params, feeds=feeds, lowering=lowering, opset=args.opset,
-                    tolerance=mf.tolerance, proto=proto)
+                    tolerance=mf.tolerance, proto=proto, progress=False if args.quiet else None)
     what = f"the file itself, opset {mf.onnx.opset}, exported with" if mf.onnx is not None else ""
     print(f"{args.model}: batch {args.batch}, time {args.time}, seed {args.seed}, {what} lowering {lowering} "
           f"({', '.join(f'{k}: {v}' for k, v in report.paths.items()) or 'no recurrent nodes'})".replace(",  ", ", "))
@@ -207,7 +207,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             mf = load_model_file(path)
             proto = build_model_proto(mf.model, mf.params)
             feeds = mf.example_inputs(args.batch, args.time, 0)
-            report = verify(mf.model, mf.params, feeds=feeds, tolerance=mf.tolerance)
+            report = verify(mf.model, mf.params, feeds=feeds, tolerance=mf.tolerance,
+                            progress=False if args.quiet else None)
             verdict = "verified" if report.ok else "FAILED"
             failures += not report.ok
             size = len(proto.SerializeToString())
@@ -394,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=positive_int, default=3, help="rows of the random input batch")
     p.add_argument("--time", type=positive_int, default=7,
                    help="time steps of the random inputs (and the value of every count input, e.g. `steps`)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (one is shown on a terminal while the oracle runs; never in a pipe)")
     p.set_defaults(func=cmd_verify)
 
     p = command("run")
@@ -426,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", default=default_samples_dir(), metavar="DIR", help="folder of model files")
     p.add_argument("--batch", type=positive_int, default=3, help="rows of the random input batch")
     p.add_argument("--time", type=positive_int, default=9, help="time steps of the random inputs")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (one is shown on a terminal while the oracle runs; never in a pipe)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ModelError, RnnGraphError
+from rnngraph.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -97,20 +98,27 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, tolerance: str = "float
 
 def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, time: int = 5, seed: int = 0,
            lowering: str = "auto", opset: int | None = None, feeds: Mapping[str, np.ndarray] | None = None,
-           tolerance: str = "float32", proto: Any = None) -> Report:
+           tolerance: str = "float32", proto: Any = None, progress: Progress = False) -> Report:
     """Export `model`, run it with onnxruntime and the oracle on the same random ragged inputs, compare.
 
     With `proto` (an exported ModelProto, e.g. a shipped file read back by `rnngraph.loading.read_onnx`),
-    that file is run instead of a fresh export.
+    that file is run instead of a fresh export. `progress` reports the oracle's steps (its Python loop
+    is what takes long): None for a bar on a terminal, a callable ``(done_steps, None)``, or False
+    (the default: silent).
     """
     from rnngraph.exporters.onnx import DEFAULT_OPSET, build_model_proto
+    from rnngraph.progress import Reporter
     from rnngraph.runtime import oracle
 
     if proto is None:
         proto = build_model_proto(model, params, opset or DEFAULT_OPSET, lowering)
     feeds = dict(feeds) if feeds is not None else model.example_inputs(batch, time, seed)
     got = run_file(proto, feeds)
-    ref = oracle.run(model, params, **feeds)
+    reporter = Reporter(progress, None, "oracle")
+    try:
+        ref = oracle.run_reporting(model, params, feeds, reporter.advance)
+    finally:
+        reporter.close()
     ref, notes = follow_near_ties(model, params, feeds, got, ref, tolerance)
     report = Report(paths=dict(_paths(proto)))
     for name in model.outputs:

@@ -148,6 +148,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     done = subprocess.run([sys.executable, "benchmarks/suite.py", "--setting", "tiny", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "SGEMM peak" not in done.stderr  # progress lines go to a terminal only, never to a pipe
     return json.loads((out / "latest.json").read_text()), (out / "latest.md").read_text()
 
 

@@ -14,6 +14,6 @@ from rnngraph.runtime.oracle import esn_generate as _esn_generate  # noqa: F401 
 from rnngraph.runtime.oracle import generate as _generate  # noqa: F401 - Generate (1-to-N)
 from rnngraph.runtime.oracle import layers as _layers  # noqa: F401 - registers the layer evaluators
 from rnngraph.runtime.oracle import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
-from rnngraph.runtime.oracle.core import evaluates, run, run_forced, step_for
+from rnngraph.runtime.oracle.core import evaluates, run, run_forced, run_reporting, step_for
 
-__all__ = ["evaluates", "run", "run_forced", "step_for"]
+__all__ = ["evaluates", "run", "run_forced", "run_reporting", "step_for"]

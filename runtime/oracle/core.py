@@ -42,6 +42,12 @@ class Env:
     values: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     forced: Mapping[str, np.ndarray] = field(default_factory=dict)
     scores: dict[str, np.ndarray] = field(default_factory=dict)
+    #: told the number of steps each time a row of a recurrent layer has run (progress of long runs)
+    on_steps: Callable[[int], Any] | None = None
+
+    def stepped(self, steps: int) -> None:
+        if self.on_steps is not None:
+            self.on_steps(steps)
 
     def token(self, node: str, b: int, t: int, scores: np.ndarray) -> int:
         """The token node `node` emits at step t of row b: the forced one where given, else argmax(scores)."""
@@ -92,6 +98,12 @@ def run(model: Model, params: Mapping[str, np.ndarray], /, **feeds: Any) -> dict
     return evaluate(model, params, feeds).outputs()
 
 
+def run_reporting(model: Model, params: Mapping[str, np.ndarray], feeds: Mapping[str, Any],
+                  on_steps: Callable[[int], Any]) -> dict[str, np.ndarray]:
+    """`run`, calling ``on_steps(n)`` each time a row of a recurrent layer has run n steps (a progress bar's feed)."""
+    return evaluate(model, params, feeds, on_steps=on_steps).outputs()
+
+
 def run_forced(model: Model, params: Mapping[str, np.ndarray], tokens: Mapping[str, np.ndarray], /,
                **feeds: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Evaluate `model` with argmax node `name` emitting ``tokens[name][b, i]`` at step i of row b (where given).
@@ -105,9 +117,12 @@ def run_forced(model: Model, params: Mapping[str, np.ndarray], tokens: Mapping[s
 
 
 def evaluate(model: Model, params: Mapping[str, np.ndarray], feeds: Mapping[str, Any],
-             forced: Mapping[str, np.ndarray] | None = None) -> Env:
+             forced: Mapping[str, np.ndarray] | None = None,
+             on_steps: Callable[[int], Any] | None = None) -> Env:
+    """Evaluate every node; `forced` tokens as in `run_forced`; `on_steps(n)` after each row of a recurrent run."""
     model.check_params(params)
-    env = Env(model, effective(model.param_specs(), params), prepare_feeds(model, feeds), forced=dict(forced or {}))
+    env = Env(model, effective(model.param_specs(), params), prepare_feeds(model, feeds), forced=dict(forced or {}),
+              on_steps=on_steps)
     for name, node in model.nodes():
         outs = evaluator_for(node.layer)(env, name, node.layer, model.sources(name))
         for index, value in enumerate(outs):

@@ -76,6 +76,7 @@ def run_cell(env: Env, cell: Cell, p: Mapping[str, np.ndarray], source: Source, 
         order = np.arange(lens[b])[::-1] if reverse else np.arange(lens[b])
         row_initial = {k: v[b] for k, v in initial.items()} if initial is not None else None
         ys, states = run_row(cell, p, x[b, order], row_initial)
+        env.stepped(len(order))
         y[b, order] = ys
         for k, v in states.items():
             finals[k][b] = v

@@ -9,8 +9,9 @@ valid step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,11 +33,12 @@ class Walked:
 
 
 def walk(cell: Cell, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarray, reverse: bool,
-         initial: Mapping[str, np.ndarray] | None = None) -> Walked:
+         initial: Mapping[str, np.ndarray] | None = None, stepped: Callable[[int], Any] = lambda n: None) -> Walked:
     """Run `cell` over each row b of ``x (batch, time, in)`` for its first ``lens[b]`` steps.
 
     Forward: steps 0, 1, …, L-1. Backward: steps L-1, …, 0 (not from the padded end).
     `initial` gives some states' starts ``(batch, size)`` by name; the others start at 0.
+    `stepped(n)` is told each row's n steps once they have run (progress of long runs).
     """
     batch, time = x.shape[:2]
     sizes = cell.state_sizes()
@@ -51,6 +53,7 @@ def walk(cell: Cell, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarra
         for name, value in (initial or {}).items():
             start[name] = np.array(value[b], dtype=np.float64)
         ys, states = run_row(cell, p, x[b, steps], start)
+        stepped(len(steps))
         for k, t in enumerate(steps):
             y[b, t] = ys[k]
         last[b] = ys[-1]  # the step processed last
@@ -106,10 +109,11 @@ def sub_params(p: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray
     return {k[len(prefix) + 1:]: v for k, v in p.items() if k.startswith(prefix + "/")}
 
 
-def walk_bidirectional(layer: Bidirectional, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarray) -> Walked:
+def walk_bidirectional(layer: Bidirectional, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarray,
+                       stepped: Callable[[int], Any] = lambda n: None) -> Walked:
     """y_t = merge(h→_t, h←_t); last = merge(h→ at step L-1, h← at step 0)."""
-    fw = walk(layer.forward, sub_params(p, "fw"), x, lens, reverse=False)
-    bw = walk(layer.backward, sub_params(p, "bw"), x, lens, reverse=True)
+    fw = walk(layer.forward, sub_params(p, "fw"), x, lens, reverse=False, stepped=stepped)
+    bw = walk(layer.backward, sub_params(p, "bw"), x, lens, reverse=True, stepped=stepped)
     return Walked(combine(layer.merge, fw.y, bw.y), combine(layer.merge, fw.last, bw.last), fw.finals + bw.finals)
 
 
@@ -123,7 +127,7 @@ def eval_recurrent(env: Env, node: str, layer: Recurrent, sources: Mapping[str, 
     assert layer.cell is not None
     x, lens = inputs_of(env, sources)
     initial = split_initial(layer, env.value(sources["initial_state"])) if "initial_state" in sources else None
-    walked = walk(layer.cell, env.node_params(node), x, lens, layer.reverse, initial)
+    walked = walk(layer.cell, env.node_params(node), x, lens, layer.reverse, initial, env.stepped)
     return answer(layer.returned, walked, lens)
 
 
@@ -131,7 +135,7 @@ def eval_recurrent(env: Env, node: str, layer: Recurrent, sources: Mapping[str, 
 def eval_bidirectional(env: Env, node: str, layer: Bidirectional,
                        sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
     x, lens = inputs_of(env, sources)
-    return answer(layer.returned, walk_bidirectional(layer, env.node_params(node), x, lens), lens)
+    return answer(layer.returned, walk_bidirectional(layer, env.node_params(node), x, lens, env.stepped), lens)
 
 
 @evaluates(Stack)
@@ -143,10 +147,10 @@ def eval_stack(env: Env, node: str, layer: Stack, sources: Mapping[str, Source])
     finals: list[np.ndarray] = []
     for i, (local, item) in enumerate(layer.items()):
         if isinstance(item, Bidirectional):
-            walked = walk_bidirectional(item, sub_params(p, local), h, lens)
+            walked = walk_bidirectional(item, sub_params(p, local), h, lens, env.stepped)
         else:
             assert item.cell is not None
-            walked = walk(item.cell, sub_params(p, local), h, lens, item.reverse)
+            walked = walk(item.cell, sub_params(p, local), h, lens, item.reverse, stepped=env.stepped)
         if i in residual:
             y = walked.y + h
             # the last step processed: L-1 forward, 0 backward (a residual Bidirectional top has no `last`)
