@@ -38,13 +38,27 @@ def loop_kinds(graph: object) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from rnngraph.compiler.options import ExportOptions
     from rnngraph.exporters.onnx import export
     from rnngraph.verify import load_model_file
 
     mf = load_model_file(args.model, args.seed, args.kind)
-    proto = export(mf.model, mf.params, args.output, opset=args.opset, lowering=args.lowering)
+    options = ExportOptions(lowering=args.lowering, streaming=args.streaming)
+    proto = export(mf.model, mf.params, args.output, opset=args.opset, options=options)
     print(f"wrote {args.output}: {len(proto.graph.node)} nodes, opset {args.opset}, "
-          f"{os.path.getsize(args.output)} bytes, loops {loop_kinds(proto.graph)}")
+          f"{os.path.getsize(args.output)} bytes, loops {loop_kinds(proto.graph)}"
+          f"{', streaming chunk model' if args.streaming else ''}")
+    if args.ort_format:
+        from rnngraph.exporters.onnx.ort_format import write_ort_format
+
+        files = write_ort_format(args.output)
+        print(f"wrote {files.ort} and {files.required_operators} (onnxruntime's mobile and minimal builds)")
+    if args.triton:
+        from rnngraph.exporters.triton import write_triton_repository
+
+        name = Path(args.output).name.rsplit(".", 1)[0]
+        folder = write_triton_repository(proto, args.triton, name)
+        print(f"wrote the Triton model repository entry {folder} (config.pbtxt, 1/model.onnx)")
     return 0
 
 
@@ -388,6 +402,15 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(p, python_file)
     p.add_argument("-o", "--output", required=True, metavar="FILE.onnx", type=lambda s: output_path(s, ".onnx"),
                    help="where to write the model (.onnx is appended to a name without suffix)")
+    p.add_argument("--streaming", action="store_true",
+                   help="export a chunk model: every recurrent state an explicit input and output (causal models "
+                        "only; docs/deploy.md gives the layout)")
+    p.add_argument("--ort-format", action="store_true",
+                   help="also write FILE.ort and FILE.required_operators.config for onnxruntime's mobile and "
+                        "minimal builds")
+    p.add_argument("--triton", metavar="DIR",
+                   help="also write a Triton Inference Server model repository entry DIR/NAME (NAME: the output's "
+                        "file name without .onnx): config.pbtxt and 1/model.onnx")
     p.set_defaults(func=cmd_export)
 
     p = command("verify")
