@@ -1,8 +1,8 @@
 """Lowers a validated model to an ONNX graph.
 
 One linear function of named stages (`compile_model`): check the options and the
-parameters, declare the graph inputs, lower every node in dependency order, name
-the outputs. Each layer's lowering is registered with `context.lowers`; each
+parameters, declare the graph inputs, guard them (`guards`: lengths and counts), lower
+every node in dependency order, name the outputs, guard empty inputs. Each layer's lowering is registered with `context.lowers`; each
 cell's is found through the cell registry (`rnngraph.dsl.registry`).
 """
 
@@ -22,6 +22,7 @@ from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the la
 from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowering_for
+from rnngraph.compiler.guards import guard_empty, prelude
 from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
@@ -48,6 +49,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         g.add_input(g.claim(lengths), "int64", ["batch"])
     for out_name in model.outputs:
         g.claim(out_name)
+    guards = prelude(g, model)  # lengths defaults and clamps, count caps (compiler/guards.py)
 
     for name, node in model.nodes():
         lower = lowering_for(node.layer)
@@ -55,8 +57,11 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
             outs = lower(ctx, name, node.layer, model.sources(name))
         for index, value in enumerate(outs):
             ctx.values[(name, index)] = value
+    guards.redirect()
 
     for out_name, source in model.outputs.items():
-        g.op("Identity", ctx.value(source), output=out_name, name=f"output/{out_name}")
+        value = guards.zero_empty_rows(ctx.value(source), source.spec)
+        g.op("Identity", value, output=out_name, name=f"output/{out_name}")
         g.add_output(out_name, source.spec.dtype, source.spec.dims())
+    guard_empty(g, model, guards)  # batch 0 or time 0: zeros, and no kernel runs
     return CompiledGraph(g.graph(model.name), ctx.paths)
