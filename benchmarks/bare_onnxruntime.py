@@ -173,7 +173,7 @@ def run_sample(path: Path, work: str) -> dict[str, list[str] | str]:
     for case, feeds in cases(sig, loaded.example_inputs(3, 5, 0)).items():
         status, out = run_bare(model_path, feeds, work)
         if status != 0:
-            outcome[case] = "aborted (signal %d)" % -status if status < 0 else f"exit status {status}"
+            outcome[case] = f"aborted (signal {-status})" if status < 0 else f"exit status {status}"
             continue
         reference[case] = out
         outcome[case] = check_case(case, sig, feeds, out, reference)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-
 from onnx import TensorProto, helper
 
 import rnngraph as rg

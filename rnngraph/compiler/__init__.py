@@ -1,9 +1,10 @@
 """Lowers a validated model to an ONNX graph.
 
 One linear function of named stages (`compile_model`): check the options and the
-parameters, declare the graph inputs, guard them (`guards`: lengths and counts), lower
-every node in dependency order, name the outputs, guard empty inputs. Each layer's lowering is registered with `context.lowers`; each
-cell's is found through the cell registry (`rnngraph.dsl.registry`).
+parameters, declare the graph inputs, guard them (`guards`: empty inputs, lengths, counts),
+lower every node in dependency order, name the outputs (cut back to the real sizes). Each layer's
+lowering is registered with `context.lowers`; each cell's is found through the cell
+registry (`rnngraph.dsl.registry`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the la
 from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowering_for
-from rnngraph.compiler.guards import guard_empty, prelude
+from rnngraph.compiler.guards import prelude
 from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
@@ -49,7 +50,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         g.add_input(g.claim(lengths), "int64", ["batch"])
     for out_name in model.outputs:
         g.claim(out_name)
-    guards = prelude(g, model)  # lengths defaults and clamps, count caps (compiler/guards.py)
+    guards = prelude(g, model)  # empty inputs padded, lengths defaults and clamps, count caps (compiler/guards.py)
 
     for name, node in model.nodes():
         lower = lowering_for(node.layer)
@@ -60,8 +61,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
     guards.redirect()
 
     for out_name, source in model.outputs.items():
-        value = guards.zero_empty_rows(ctx.value(source), source.spec)
+        value = guards.output(ctx.value(source), source.spec)  # empty rows 0, real batch and time sizes
         g.op("Identity", value, output=out_name, name=f"output/{out_name}")
         g.add_output(out_name, source.spec.dtype, source.spec.dims())
-    guard_empty(g, model, guards)  # batch 0 or time 0: zeros, and no kernel runs
     return CompiledGraph(g.graph(model.name), ctx.paths)

@@ -22,6 +22,7 @@ from rnngraph.dsl.params import ParamSpec
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec
 from rnngraph.errors import ModelError, invalid
 
+
 @dataclass(frozen=True)
 class Generative(Layer):
     """Closed-loop generation after priming (SPEC §2.5, generative mode).
