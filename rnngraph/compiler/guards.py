@@ -28,7 +28,7 @@ every node emitted after the prelude at the guarded values instead, so no loweri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +57,7 @@ class Guards:
     empty_rows: str | None = None
     #: the number of nodes of the prelude: the lowered graph starts after them
     prelude_end: int = 0
+    _built: dict[tuple[str | int, ...], str] = field(default_factory=dict)
 
     def redirect(self) -> None:
         """Point every node emitted after the prelude (bodies included) at the guarded values."""
@@ -69,14 +70,21 @@ class Guards:
         g = self.g
         dims = spec.dims()
         if self.empty_rows is not None:
-            rows = g.unsqueeze(self.empty_rows, list(range(1, len(dims)))) if len(dims) > 1 else self.empty_rows
+            rows = self._once(("rows", len(dims)), lambda: g.unsqueeze(self.empty_rows, list(range(1, len(dims))))
+                              if len(dims) > 1 else self.empty_rows)
             zero = g.const("zero", np.zeros((), dtype=np.dtype(spec.dtype)), spec.dtype)
             value = g.op("Where", rows, zero, value, name="empty_rows_zeroed")
-        axes = [axis for axis, d in enumerate(dims) if isinstance(d, str) and d in self.sizes]
-        ends = g.op("Concat", *[self.sizes[str(dims[axis])] for axis in axes], axis=0) if len(axes) > 1 \
-            else self.sizes[str(dims[axes[0]])]
+        axes = tuple(axis for axis, d in enumerate(dims) if isinstance(d, str) and d in self.sizes)
+        names = tuple(str(dims[axis]) for axis in axes)
+        ends = self._once(("ends", *names), lambda: g.op("Concat", *[self.sizes[n] for n in names], axis=0)
+                          if len(names) > 1 else self.sizes[names[0]])
         return g.op("Slice", value, g.const("starts", [0] * len(axes), "int64"), ends,
-                    g.const("axes", axes, "int64"), name="real_sizes")
+                    g.const("axes", list(axes), "int64"), name="real_sizes")
+
+    def _once(self, key: tuple[str | int, ...], build: Callable[[], str]) -> str:
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]
 
 
 def prelude(g: GraphBuilder, model: Model) -> Guards:
@@ -103,7 +111,7 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
             pads = g.op("Concat", *[zero] * len(dims), *ends, axis=0, name=f"{name}/pads")
             guards.guarded[name] = g.op("Pad", name, pads, name=f"{name}/at_least_one")
         for lengths, owners in model.lengths.items():
-            _lengths(guards, lengths, owners[0], missing["batch"])
+            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"])
         empty_time = [g.op("Equal", guards.sizes[axis], zero) for axis in guards.sizes if axis != "batch"]
         for flag in empty_time:  # a time axis of 0: every row is a row of length 0
             guards.empty_rows = flag if guards.empty_rows is None else g.op("Or", guards.empty_rows, flag)
@@ -111,12 +119,12 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
     return guards
 
 
-def _lengths(guards: Guards, lengths: str, owner: str, missing_rows: str) -> None:
+def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) -> None:
     g = guards.g
     # an empty initializer of the input's name: onnxruntime makes the input optional, the empty
     # default standing for "every row full" (a given (batch,) tensor comes first in the Concat)
     g.initializers.append(numpy_helper.from_array(np.zeros(0, dtype=np.int64), lengths))
-    batch, time = g.dim(owner, 0), g.dim(owner, 1)
+    batch, time = guards.sizes["batch"], guards.sizes[time_axis]
     with g.scope(lengths):
         full = g.op("Expand", time, batch, name="full")
         given = g.op("Slice", g.op("Concat", lengths, full, axis=0), g.const("zero", [0], "int64"), batch,
