@@ -14,6 +14,7 @@ import rnngraph as rg
 from rnngraph.dsl import registry
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
+from rnngraph.verify import compare, nan_feeds, verify
 
 RETURNS = ("sequence", "state", "last", "mean", "max")
 CELLS = registry.examples("onnx")
@@ -169,3 +170,33 @@ def test_session_accepts_time_zero_int32_lengths_and_rows_of_length_zero():
     assert empty["y"].shape == (3, 0, 4) and empty["last"].shape == (3, 4) and not empty["last"].any()
     with pytest.raises(rg.InputError, match=r"each length must be in 0\.\.5"):
         session.run(x=x, lengths=np.array([5, -1, 2]))
+
+
+def test_verify_tries_a_nan_in_a_valid_step():
+    x = rg.Input("x", features=3)
+    seq, pooled = rg.Recurrent(rg.GRU(4, linear_before_reset=False), returns=("sequence", "max"))(x)
+    model = rg.Model(x, {"y": seq, "m": pooled})
+    report = verify(model, model.init(0), lowering="native")
+    assert [row.output for row in report.rows] == ["y", "m", "y, NaN step", "m, NaN step"] and report.ok
+    feeds = nan_feeds(model, model.example_inputs(3, 5, 0))
+    assert feeds is not None and np.isnan(feeds["x"][0, 2, 0]) and np.isnan(feeds["x"]).sum() == 1
+
+
+def test_a_nan_on_one_side_only_is_a_mismatch():
+    ref = np.array([[1.0, np.nan], [2.0, 3.0]])
+    assert compare("y", ref.astype(np.float32), ref).ok
+    row = compare("y", np.array([[1.0, 0.5], [2.0, 3.0]], np.float32), ref)
+    assert not row.ok and row.note.startswith("NaN on one side only, first at [0, 1]")
+
+
+def test_no_nan_check_where_an_argmax_chooses_tokens():
+    v, n = rg.Input("v", features=3, sequence=False), rg.Input("n", count=True)
+    model = rg.Model([v, n], {"y": rg.Generate(rg.RNN(4))(v, n)})
+    assert nan_feeds(model, model.example_inputs(2, 3, 0)) is None  # no sequence input
+    assert nan_feeds(*clockwork_and_feeds()) is None
+
+
+def clockwork_and_feeds() -> tuple[rg.Model, dict[str, np.ndarray]]:
+    x = rg.Input("x", features=2)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.Clockwork(4, periods=(1, 2)))(x)})
+    return model, model.example_inputs(2, 4, 0)

@@ -69,12 +69,15 @@ class Guards:
             return value
         g = self.g
         dims = spec.dims()
-        if self.empty_rows is not None:
-            rows = self._once(("rows", len(dims)), lambda: g.unsqueeze(self.empty_rows, list(range(1, len(dims))))
-                              if len(dims) > 1 else self.empty_rows)
+        empty = self.empty_rows
+        if empty is not None:
+            rows = self._once(("rows", len(dims)), lambda: g.unsqueeze(empty, list(range(1, len(dims))))
+                              if len(dims) > 1 else empty)
             zero = g.const("zero", np.zeros((), dtype=np.dtype(spec.dtype)), spec.dtype)
             value = g.op("Where", rows, zero, value, name="empty_rows_zeroed")
         axes = tuple(axis for axis, d in enumerate(dims) if isinstance(d, str) and d in self.sizes)
+        if not axes:
+            return value
         names = tuple(str(dims[axis]) for axis in axes)
         ends = self._once(("ends", *names), lambda: g.op("Concat", *[self.sizes[n] for n in names], axis=0)
                           if len(names) > 1 else self.sizes[names[0]])
@@ -173,10 +176,12 @@ def nan_rule(g: GraphBuilder, x: str, valid: str | None, mask: str | None, rever
         poisoned = g.op("Greater", seen, g.const("zero_f", 0.0), name="poisoned")
         if valid is not None:
             poisoned = g.op("And", poisoned, valid, name="poisoned_valid")
-        nan = g.const("nan", np.float32(np.nan))
-        y = g.op("Where", poisoned, nan, y, name="y")
-        row = g.op("Greater", reduce(g, "ReduceMax", nan_step, [1]), g.const("zero_f", 0.0), name="row_nan")
-        return y, {name: g.op("Where", row, nan, value, name=name) for name, value in finals.items()}
+        # NaN or 0 per step, added to y: a broadcast Add is ~3x cheaper in onnxruntime than a broadcast Where
+        nan, zero = g.const("nan", np.float32(np.nan)), g.const("zero_f", 0.0)
+        y = g.op("Add", y, g.op("Where", poisoned, nan, zero, name="nan_steps"), name="y")
+        row = g.op("Greater", reduce(g, "ReduceMax", nan_step, [1]), zero, name="row_nan")
+        row_nan = g.op("Where", row, nan, zero, name="nan_rows")
+        return y, {name: g.op("Add", value, row_nan, name=name) for name, value in finals.items()}
 
 
 def propagate_nan(g: GraphBuilder, y: str, maxed: str) -> str:
