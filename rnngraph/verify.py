@@ -158,8 +158,9 @@ def nan_feeds(model: Model, feeds: Mapping[str, np.ndarray]) -> dict[str, np.nda
 
     None where the NaN rule gives nothing to compare: no float sequence input; tokens chosen
     by an argmax (greedy decoding, generated tokens or argmax feedback: the argmax of NaN
-    scores is no number); a Clockwork cell, whose dense form breaks the rule (a resting
-    group blended with a NaN candidate becomes NaN, 0·NaN; its ladder form keeps it).
+    scores is no number); a Clockwork cell, whose dense form breaks the rule (its Gemm
+    multiplies the structural zeros of R by a faster group's NaN, 0·NaN, and its blend
+    does the same for a resting group; the ladder form keeps it).
     """
     from rnngraph.dsl.cells.clockwork import Clockwork
     from rnngraph.dsl.decoder import GreedyDecode

@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+
+from tests.test_error_catalogue import foreign_gru_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SUBSET = ("gru", "vec2seq_every", "attention")
@@ -53,14 +54,7 @@ def test_the_checks_catch_a_wrong_answer(tmp_path):
 
 def test_an_abort_is_caught_and_reported(tmp_path):
     """Without guards, onnxruntime's GRU kills the process on time 0; the harness sees the signal."""
-    weights = [helper.make_tensor(name, TensorProto.FLOAT, shape, np.ones(shape).ravel())
-               for name, shape in (("W", [1, 9, 4]), ("R", [1, 9, 3]))]
-    graph = helper.make_graph([helper.make_node("GRU", ["x", "W", "R"], ["y"], hidden_size=3)], "foreign",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "n", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     path = tmp_path / "foreign.onnx"
-    path.write_bytes(model.SerializeToString())
+    path.write_bytes(foreign_gru_model().SerializeToString())
     status, out = script().run_bare(str(path), {"x": np.zeros((0, 2, 4), np.float32)}, str(tmp_path))
     assert status < 0 and out == {}

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper
 
@@ -58,6 +59,10 @@ def count_session(**count: int) -> rg.runtime.Session:
 
 
 def foreign_gru_session() -> rg.runtime.Session:
+    return rg.runtime.Session(foreign_gru_model())
+
+
+def foreign_gru_model() -> onnx.ModelProto:
     """A GRU model built with onnx.helper, with none of rnngraph's metadata (x is (time, batch, 4))."""
     rng = np.random.default_rng(0)
     weights = [helper.make_tensor(name, TensorProto.FLOAT, shape, rng.standard_normal(shape).ravel())
@@ -67,7 +72,7 @@ def foreign_gru_session() -> rg.runtime.Session:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    return rg.runtime.Session(model)
+    return model
 
 
 def dot_attention_mismatch() -> None:

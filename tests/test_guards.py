@@ -79,8 +79,9 @@ def test_nan_in_a_valid_step_propagates_alike_in_every_lowering(exported, length
                                        err_msg=f"{lowering}: {name}")
 
 
-@pytest.mark.xfail(strict=True, reason="Clockwork's dense form blends h + m·(new − h): with a NaN in the "
-                   "candidate, a group that does not fire becomes NaN too (0·NaN); the ladder form keeps it")
+@pytest.mark.xfail(strict=True, reason="Clockwork's dense form multiplies all of R, structural zeros included, "
+                   "and blends h + m·(new − h): a NaN in a faster group reaches a slower one as 0·NaN, and a "
+                   "resting group through the blend; the ladder form computes each group's own block")
 def test_clockwork_dense_form_keeps_a_resting_group_through_a_nan():
     model = every_return(rg.Clockwork(7, periods=(1, 4), groups=2, group_sizes=(4, 3)))
     params = model.init(3)
