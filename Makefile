@@ -1,5 +1,8 @@
 # Every target creates .venv in the checkout if it is missing and installs the project into it.
 PYTHON ?= python3
+# the PyTorch training backend's tests need torch; a CPU build is enough (and ~1 GB instead of ~6 GB
+# with CUDA). Elsewhere: make test TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,6 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[extras,test,torch,keras]'
 	touch $(STAMP)
 
@@ -28,10 +32,11 @@ fuzz: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check rnngraph exporters runtime tests samples benchmarks
-	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler rnngraph/interop exporters runtime
+	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler rnngraph/interop rnngraph/pytorch exporters runtime
 
+# the speed suite (~8 min on 2 cores): writes benchmarks/results/latest.md and latest.json
 bench: $(STAMP)
-	$(BIN)/python benchmarks/lowering.py
+	$(BIN)/python benchmarks/suite.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

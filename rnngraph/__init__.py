@@ -41,6 +41,10 @@ _LAZY = {
     "Attention": "rnngraph.dsl.attention",
     "Decoder": "rnngraph.dsl.decoder",
     "export": "rnngraph.exporters.onnx",
+    "load": "rnngraph.loading",
+    "draw_model": "rnngraph.draw",
+    "draw_unrolled": "rnngraph.draw",
+    "attention_heatmap": "rnngraph.draw",
     "ExportOptions": "rnngraph.compiler.options",
     "runtime": "rnngraph.runtime",
     "interop": "rnngraph.interop",
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     import rnngraph.interop as interop
     import rnngraph.runtime as runtime
     from rnngraph.compiler.options import ExportOptions
+    from rnngraph.draw import attention_heatmap, draw_model, draw_unrolled
     from rnngraph.dsl import (
         RNN,
         SRN,
@@ -76,6 +81,7 @@ if TYPE_CHECKING:
     from rnngraph.dsl.generate import Generate
     from rnngraph.dsl.wrappers import Bidirectional, Stack
     from rnngraph.exporters.onnx import export
+    from rnngraph.loading import load
     from rnngraph.train import RidgeTrainer, fit_ridge
 
 

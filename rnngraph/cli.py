@@ -40,7 +40,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from rnngraph.exporters.onnx import export
     from rnngraph.verify import load_model_file
 
-    mf = load_model_file(args.model, args.seed)
+    mf = load_model_file(args.model, args.seed, args.kind)
     proto = export(mf.model, mf.params, args.output, opset=args.opset, lowering=args.lowering)
     print(f"wrote {args.output}: {len(proto.graph.node)} nodes, opset {args.opset}, "
           f"{os.path.getsize(args.output)} bytes, loops {loop_kinds(proto.graph)}")
@@ -50,12 +50,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from rnngraph.verify import load_model_file, verify
 
-    mf = load_model_file(args.model, args.seed)
+    mf = load_model_file(args.model, args.seed, args.kind)
     feeds = mf.example_inputs(args.batch, args.time, args.seed)
-    report = verify(mf.model, mf.params, feeds=feeds, lowering=args.lowering, opset=args.opset,
-                    tolerance=mf.tolerance)
-    print(f"{args.model}: batch {args.batch}, time {args.time}, seed {args.seed}, lowering {args.lowering} "
-          f"({', '.join(f'{k}: {v}' for k, v in report.paths.items()) or 'no recurrent nodes'})")
+    # a shipped .onnx is checked as it is: its own graph, its parameters read back from its initializers
+    lowering, proto = (mf.onnx.lowering, mf.onnx.proto) if mf.onnx is not None else (args.lowering, None)
+    report = verify(mf.model, mf.params, feeds=feeds, lowering=lowering, opset=args.opset,
+                    tolerance=mf.tolerance, proto=proto)
+    what = f"the file itself, opset {mf.onnx.opset}, exported with" if mf.onnx is not None else ""
+    print(f"{args.model}: batch {args.batch}, time {args.time}, seed {args.seed}, {what} lowering {lowering} "
+          f"({', '.join(f'{k}: {v}' for k, v in report.paths.items()) or 'no recurrent nodes'})".replace(",  ", ", "))
     print(report.table())
     print("verified" if report.ok else "FAILED")
     return 0 if report.ok else 1
@@ -100,8 +103,9 @@ def describe_onnx(proto: object, size: int | None) -> str:
                  + (f", file size {size} bytes" if size is not None else ""))
     hist = op_histogram(proto.graph)
     lines.append("  ops: " + ", ".join(f"{k}×{v}" for k, v in sorted(hist.items())))
-    for prop in proto.metadata_props:
-        lines.append(f"  {prop.key}: {prop.value}")
+    for prop in proto.metadata_props:  # the description and parameter layout are long: their start is enough
+        value = prop.value if len(prop.value) <= 100 else f"{prop.value[:72]}… ({len(prop.value)} characters)"
+        lines.append(f"  {prop.key}: {value}")
     return "\n".join(lines)
 
 
@@ -117,22 +121,37 @@ def _all_initializers(graph: object) -> list[object]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import onnx
-
-    if args.kind == "onnx":
-        try:
-            proto = onnx.load(args.model)
-        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
-            raise RnnGraphError(f"{args.model!r} is not a readable ONNX file: {exc}") from exc
-        print(describe_onnx(proto, os.path.getsize(args.model)))
-        return 0
-    from rnngraph.exporters.onnx import build_model_proto
+    from rnngraph.loading import DESCRIPTION_KEY, read_proto
     from rnngraph.verify import load_model_file
 
-    mf = load_model_file(args.model, args.seed)
-    print(mf.model.summary())
-    proto = build_model_proto(mf.model, mf.params, args.opset, args.lowering)
-    print(describe_onnx(proto, len(proto.SerializeToString())))
+    if args.unroll is not None and not (args.png or args.svg):
+        raise RnnGraphError("--unroll N draws a picture: give it a file with --png FILE.png or --svg FILE.svg.")
+    if args.kind == "onnx":
+        from rnngraph.dsl.model import Model
+
+        proto = read_proto(args.model)
+        meta = {p.key: p.value for p in proto.metadata_props}
+        model = None
+        if DESCRIPTION_KEY in meta:  # the summary and pictures need the description only, not the parameters
+            model = Model.from_json(meta[DESCRIPTION_KEY])
+            print(model.summary())
+        elif args.png or args.svg:
+            raise RnnGraphError(f"{args.model} carries no model description to draw; draw its model file instead.")
+        print(describe_onnx(proto, os.path.getsize(args.model)))
+    else:
+        from rnngraph.exporters.onnx import build_model_proto
+
+        mf = load_model_file(args.model, args.seed, args.kind)
+        model = mf.model
+        print(model.summary())
+        proto = build_model_proto(mf.model, mf.params, args.opset, args.lowering)
+        print(describe_onnx(proto, len(proto.SerializeToString())))
+    for path in (args.png, args.svg):
+        if path and model is not None:
+            from rnngraph.draw import draw_model, draw_unrolled
+
+            drawn = draw_unrolled(model, path, args.unroll) if args.unroll else draw_model(model, path)
+            print(f"wrote {drawn}")
     return 0
 
 
@@ -175,6 +194,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rnngraph.bench.model_file import main as bench_main
+
+    return int(bench_main([args.model, *args.options]))
+
+
 #: the newest opset every test covers; equal to rnngraph.exporters.onnx.DEFAULT_OPSET (a test keeps them
 #: equal) and written out here so that building the parser (``--help``) does not import onnx
 DEFAULT_OPSET = 17
@@ -193,17 +218,22 @@ DEBUG_ENV = "RNNGRAPH_DEBUG"
 COMMANDS = {
     "export": (
         "export a model file to ONNX",
-        "Run a Python model file (which defines `model`, optionally `params`) and write its checked ONNX "
-        "export. The file is written atomically: the old file or the whole new one.",
+        "Run a Python model file (which defines `model`, optionally `params`), or read a .json/.toml model "
+        "description or an ONNX file rnngraph wrote, and write its checked ONNX export. The file is written "
+        "atomically: the old file or the whole new one.",
         ["rnngraph export samples/classic_rnn.py -o tagger.onnx",
+         "rnngraph export samples/lstm.toml -o lstm.onnx                         # a model description",
          "rnngraph export samples/lstm.py -o lstm --opset 13 --lowering scan     # writes lstm.onnx"],
     ),
     "verify": (
         "compare onnxruntime with the NumPy oracle on random ragged inputs",
         "Export the model in memory, run it with onnxruntime and with the independent NumPy oracle on the "
         "same random inputs (ragged lengths), and compare every output within the tolerance the model file "
-        "names (default float32: |ort - oracle| <= 1e-4 + 1e-3·|oracle|). Exit 1 if any output differs.",
+        "names (default float32: |ort - oracle| <= 1e-4 + 1e-3·|oracle|). Exit 1 if any output differs. "
+        "Given an ONNX file rnngraph wrote, the file itself is run, the oracle reading the model and the "
+        "parameters stored in it.",
         ["rnngraph verify samples/classic_rnn.py --time 500",
+         "rnngraph verify tagger.onnx                                   # a shipped file, nothing else needed",
          "rnngraph verify samples/attention.py --lowering scan --batch 1 --time 1"],
     ),
     "run": (
@@ -217,9 +247,18 @@ COMMANDS = {
     "show": (
         "describe a model file or an ONNX file",
         "For a Python model file: the layer summary and its ONNX export (inputs, outputs, op histogram, "
-        "size). For an ONNX file (any name; recognized by its header): the same for the file as it is.",
+        "size). For an ONNX file (any name; recognized by its header): the same for the file as it is. "
+        "--png/--svg also draw the layer graph (--unroll N: the first recurrent layer over N steps).",
         ["rnngraph show samples/attention.py",
+         "rnngraph show samples/attention.py --png attention.png",
          "rnngraph show tagger.onnx"],
+    ),
+    "bench": (
+        "time a model file in onnxruntime",
+        "Export a Python model file and time it in onnxruntime (median latency and throughput, against "
+        "PyTorch and its torch.onnx.export model where PyTorch has the cell, and the NumPy oracle).",
+        ["rnngraph bench samples/lstm.py --batch 1 16 --time 100",
+         "rnngraph bench samples/gru.py --profile --json gru.json"],
     ),
     "demo": (
         "export and verify every sample, print one table",
@@ -230,7 +269,9 @@ COMMANDS = {
 }
 
 #: which model files each command takes (cli_args.model_kind)
-ACCEPTS = {"export": ("python",), "verify": ("python",), "run": ("onnx",), "show": ("python", "onnx")}
+MODEL_FILES = ("python", "description", "onnx")
+ACCEPTS = {"export": MODEL_FILES, "verify": MODEL_FILES, "run": ("onnx",), "show": MODEL_FILES,
+           "bench": ("python",)}
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -314,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0,
                        help="seed of the parameters (when the model file defines no `params`) and of the inputs")
 
-    python_file = "a Python model file (*.py) that defines `model` and optionally `params`"
+    python_file = ("a model file: Python (*.py) defining `model` and optionally `params`, a .json/.toml model "
+                   "description, or an ONNX file written by rnngraph export (any name; it describes itself)")
     p = command("export")
     model_options(p, python_file)
     p.add_argument("-o", "--output", required=True, metavar="FILE.onnx", type=lambda s: output_path(s, ".onnx"),
@@ -340,8 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = command("show")
-    model_options(p, "a Python model file (*.py) or an ONNX file (any name)")
+    model_options(p, "a model file (*.py, a .json/.toml model description) or an ONNX file (any name)")
+    p.add_argument("--png", metavar="FILE.png", help="also draw the model's layer graph to this PNG file")
+    p.add_argument("--svg", metavar="FILE.svg", help="also draw the model's layer graph to this SVG file")
+    p.add_argument("--unroll", type=int, metavar="N",
+                   help="with --png/--svg: draw the first recurrent layer unrolled over N steps instead")
     p.set_defaults(func=cmd_show)
+
+    p = command("bench")
+    p.add_argument("model", help=python_file)
+    p.add_argument("options", nargs=argparse.REMAINDER,
+                   help="passed on to the benchmark: --batch, --time, --threads, --profile, --json (see "
+                        "`python -m rnngraph.bench --help`)")
+    p.set_defaults(func=cmd_bench)
 
     p = command("demo")
     p.add_argument("--samples", default=default_samples_dir(), metavar="DIR", help="folder of model files")

@@ -4,8 +4,9 @@ Kept apart from the commands so that the rules live in one place and the parser
 imports nothing heavy: ``rnngraph --help`` must not load numpy, onnx or onnxruntime.
 
 - A model file is run as Python only when its name ends in ``.py`` (any case);
-  every other file is read as data: its first bytes must look like a serialized
-  ONNX model (see `looks_like_onnx`), else it is refused without being executed.
+  ``.json`` and ``.toml`` files are model descriptions (data); every other file is
+  read as data: its first bytes must look like a serialized ONNX model (see
+  `looks_like_onnx`), else it is refused without being executed.
 - ``--input NAME=VALUE``: VALUE is a ``.npy`` file, or a Python literal — a number
   (``steps=5``) or a nested list (``x=[[[0.1, 0.2]]]``).
 - ``-o``: the expected suffix is appended when the name has none; another suffix
@@ -22,7 +23,8 @@ from typing import Any
 from rnngraph.errors import InputError
 
 #: what each kind of model file is, for messages
-KINDS = {"python": "a Python model file (.py)", "onnx": "an ONNX file"}
+KINDS = {"python": "a Python model file (.py)", "description": "a model description (.json or .toml)",
+         "onnx": "an ONNX file"}
 
 
 def looks_like_onnx(head: bytes) -> bool:
@@ -47,6 +49,8 @@ def model_kind(path: str, accepts: tuple[str, ...], command: str) -> str:
         raise InputError(f"{path!r} is a directory; give a model file (.py) or an ONNX file.")
     if path.lower().endswith(".py"):
         kind = "python"
+    elif path.lower().endswith((".json", ".toml")):  # data, never run: rnngraph.dsl.description reads it
+        kind = "description"
     else:
         try:
             with open(path, "rb") as f:
@@ -67,8 +71,9 @@ def model_kind(path: str, accepts: tuple[str, ...], command: str) -> str:
 
 
 def _wrong_kind(path: str, kind: str, command: str) -> str:
-    if kind == "python" and command == "run":
-        return (f"{path!r} is a Python model file; `run` needs an exported ONNX file. Export it first: "
+    if kind in ("python", "description") and command == "run":
+        what = "a Python model file" if kind == "python" else KINDS[kind]
+        return (f"{path!r} is {what}; `run` needs an exported ONNX file. Export it first: "
                 f"rnngraph export {path} -o model.onnx && rnngraph run model.onnx ...")
     return f"{path!r} is {KINDS[kind]}; `rnngraph {command}` takes {KINDS['python']}."
 

@@ -105,17 +105,20 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, tolerance: str = "float
 
 def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, time: int = 5, seed: int = 0,
            lowering: str = "auto", opset: int | None = None, feeds: Mapping[str, np.ndarray] | None = None,
-           tolerance: str = "float32", nan: bool = True) -> Report:
+           tolerance: str = "float32", proto: Any = None, nan: bool = True) -> Report:
     """Export `model`, run it with onnxruntime and the oracle on the same random ragged inputs, compare.
 
-    With `nan`, the same inputs again with a NaN in one valid step (`nan_feeds`), where the
-    NaN rule applies: rows ``<output>, NaN step`` (NaN where the oracle has NaN, equal elsewhere).
+    With `proto` (an exported ModelProto, e.g. a shipped file read back by `rnngraph.loading.read_onnx`),
+    that file is run instead of a fresh export. With `nan`, the same inputs again with a NaN in one
+    valid step (`nan_feeds`), where the NaN rule applies: rows ``<output>, NaN step`` (NaN where the
+    oracle has NaN, equal elsewhere).
     """
     from rnngraph.exporters.onnx import DEFAULT_OPSET, build_model_proto
     from rnngraph.runtime import oracle
     from rnngraph.runtime.session import Session
 
-    proto = build_model_proto(model, params, opset or DEFAULT_OPSET, lowering)
+    if proto is None:
+        proto = build_model_proto(model, params, opset or DEFAULT_OPSET, lowering)
     feeds = dict(feeds) if feeds is not None else model.example_inputs(batch, time, seed)
     got = Session(proto).run(**feeds)
     ref = oracle.run(model, params, **feeds)
@@ -248,13 +251,17 @@ def _paths(proto: Any) -> dict[str, str]:
 
 @dataclass
 class ModelFile:
-    """What a model file defines: `model`, optionally `params`, `tolerance`, `feeds(batch, time, seed)`."""
+    """What a model file defines: `model`, optionally `params`, `tolerance`, `feeds(batch, time, seed)`.
+
+    For an ``.onnx`` file, `onnx` holds what it was read as (`rnngraph.loading.OnnxModel`).
+    """
 
     path: str
     model: Model
     params: dict[str, np.ndarray]
     tolerance: str = "float32"
     feeds: Callable[[int, int, int], dict[str, np.ndarray]] | None = None
+    onnx: Any = None
 
     def example_inputs(self, batch: int, time: int, seed: int) -> dict[str, np.ndarray]:
         if self.feeds is not None:
@@ -262,11 +269,37 @@ class ModelFile:
         return self.model.example_inputs(batch, time, seed)
 
 
-def load_model_file(path: str | os.PathLike[str], seed: int = 0) -> ModelFile:
-    """Run a model file (a Python file defining `model`) and collect what it defines."""
+def load_model_file(path: str | os.PathLike[str], seed: int = 0, kind: str | None = None) -> ModelFile:
+    """Read a model file: a Python file defining `model`, a ``.json``/``.toml`` description, or an ONNX export.
+
+    `kind` (``python``, ``description``, ``onnx``; see `rnngraph.cli_args.model_kind`) is found from
+    the name (``.py``, ``.json``, ``.toml``) or, for ONNX, the file's first bytes when not given.
+    Parameters: the Python file's `params`, those stored in the ONNX file, else ``model.init(seed)``.
+    """
+    from rnngraph.cli_args import looks_like_onnx
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelError(f"no model file at {path!r}.")
+    if kind is None:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        lower = path.lower()
+        kind = "python" if lower.endswith(".py") else "description" if lower.endswith((".json", ".toml")) \
+            else "onnx" if looks_like_onnx(head) else None
+    if kind == "description":
+        from rnngraph.dsl.description import load_description
+
+        described = load_description(path)
+        return ModelFile(path, described, described.init(seed))
+    if kind == "onnx":
+        from rnngraph.loading import read_onnx
+
+        found = read_onnx(path)
+        return ModelFile(path, found.model, found.params, onnx=found)
+    if kind != "python":
+        raise ModelError(f"{path}: not a model file rnngraph reads: give a Python model file (.py), a model "
+                         "description (.json or .toml) or an ONNX file written by rnngraph export.")
     try:
         namespace = runpy.run_path(path, run_name="__rnngraph_model__")
     except RnnGraphError:

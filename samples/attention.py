@@ -78,11 +78,6 @@ def has_cjk_font() -> bool:
 
 def plot(path: str) -> None:
     """Heatmap of the attention weights of "我爱中国" → "I love China <eos>" (teacher-forced) to `path`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     params = model.init(seed=0)
     sentence, translation = ["我", "爱", "中", "国"], ["I", "love", "China", "<eos>"]
     src = np.array([[SRC_WORDS.index(w) for w in sentence]])
@@ -96,16 +91,8 @@ def plot(path: str) -> None:
     labels = sentence if cjk else [f"{PINYIN[w]}" for w in sentence]
     if not cjk:
         print("no CJK font found by matplotlib: the source axis is labelled in pinyin (我爱中国 = wǒ ài zhōng guó)")
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    image = ax.imshow(out["weights"][0], cmap="viridis", vmin=0.0)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yticks(range(len(translation)), translation)
-    ax.set_xlabel("source" if cjk else "source (in pinyin)")
-    ax.set_ylabel("target")
-    ax.set_title("attention α (untrained weights)", fontsize=10)
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    rg.attention_heatmap(out["weights"][0], labels, translation, path, title="attention α (untrained weights)",
+                         xlabel="source" if cjk else "source (in pinyin)")
     print(f"wrote {path}")
 
 

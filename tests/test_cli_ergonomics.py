@@ -181,10 +181,13 @@ def test_only_py_files_run_as_code(tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["export", "verify"])
 def test_onnx_given_where_a_model_file_is_needed(command, tagger, tmp_path, capsys):
+    """An rnngraph export describes itself (tests/test_self_describing.py); another ONNX file is refused."""
     extra = ["-o", str(tmp_path / "x.onnx")] if command == "export" else []
-    assert main([command, str(tagger), *extra]) == 2
-    assert f"'{tagger}' is an ONNX file; `rnngraph {command}` takes a Python model file (.py)" in \
-        capsys.readouterr().err
+    assert main([command, str(tagger), *extra]) == 0
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"\x08\x08")  # an ONNX header (any name), no rnngraph description
+    assert main([command, str(other), *extra]) == 2
+    assert f"{other}: carries no model description (metadata 'rnngraph.description')" in capsys.readouterr().err
 
 
 def test_run_on_a_model_file_says_export_first(capsys):

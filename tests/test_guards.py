@@ -201,3 +201,10 @@ def clockwork_and_feeds() -> tuple[rg.Model, dict[str, np.ndarray]]:
     x = rg.Input("x", features=2)
     model = rg.Model(x, {"y": rg.Recurrent(rg.Clockwork(4, periods=(1, 2)))(x)})
     return model, model.example_inputs(2, 4, 0)
+
+
+def test_a_count_maximum_survives_the_model_description():
+    from rnngraph.dsl.description import from_json, to_json
+
+    model = generate_model(max=7)[0]
+    assert from_json(to_json(model)).inputs["n"].count_max == 7

@@ -14,6 +14,7 @@ weights as external data beside it when they are too large for one protobuf
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -25,10 +26,12 @@ from onnx import helper
 
 from rnngraph.compiler import compile_model
 from rnngraph.compiler.guards import VERSION as GUARDS_VERSION
-from rnngraph.compiler.options import ExportOptions
+from rnngraph.compiler.options import ExportOptions, resolve
+from rnngraph.dsl.description import to_json
+from rnngraph.dsl.fields import DescriptionError
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ExportError
-from rnngraph.exporters.onnx import write
+from rnngraph.exporters.onnx import layout, write
 from rnngraph.exporters.onnx.write import initializer_bytes  # noqa: F401 - part of this module's API
 
 DEFAULT_OPSET = 17
@@ -101,6 +104,7 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
                                       sort_keys=True),
         # the graph answers empty inputs and any lengths itself (rnngraph/compiler/guards.py)
         "rnngraph.guards": GUARDS_VERSION,
+        **self_description(model, params, compiled.graph, opset, resolve(lowering, options)),
     }
     helper.set_model_props(proto, metadata)
     if check:
@@ -109,6 +113,28 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         else:  # too large to check in memory (protobuf's 2 GiB limit, and a second copy of every weight)
             write.check_external(proto, model.name)
     return proto
+
+
+def self_description(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProto, opset: int,
+                     options: ExportOptions) -> dict[str, str]:
+    """Metadata that makes the file stand alone (`rnngraph.load`, ``rnngraph verify FILE.onnx``).
+
+    ``rnngraph.description``: the model description (`rnngraph.dsl.description`, JSON);
+    ``rnngraph.options``: the `ExportOptions` it was exported with (JSON, every field);
+    ``rnngraph.params``: where each parameter lives among the initializers (`layout.record`),
+    left out for models of 2^24 parameter values or more. Models with a layer type the description
+    does not know get none of these keys.
+    """
+    try:
+        description = to_json(model, indent=None).strip()
+    except DescriptionError:  # a layer type the description does not know (e.g. defined in a test): no self-description
+        return {}
+    out = {"rnngraph.description": description,
+           "rnngraph.options": json.dumps(dataclasses.asdict(options), sort_keys=True)}
+    found = layout.record(model, params, graph, opset, options)
+    if found is not None:
+        out["rnngraph.params"] = json.dumps(found, separators=(",", ":"))
+    return out
 
 
 def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLike[str] | None = None, *,

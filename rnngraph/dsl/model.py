@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -246,6 +247,35 @@ class Model:
                 lens[0] = time
             feeds[lengths] = lens.astype(np.int64)
         return feeds
+
+    # -- description (see rnngraph.dsl.description) ----------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The model as a JSON-ready description (layers, cells with every option, names, wiring; no parameters)."""
+        from rnngraph.dsl.description import to_dict
+
+        return to_dict(self)
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The description as JSON text; also written to `path` when given. `Model.from_json` reads it back."""
+        from rnngraph.dsl.description import to_json
+
+        return to_json(self, path)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Model:
+        from rnngraph.dsl.description import from_dict
+
+        return from_dict(doc)
+
+    @classmethod
+    def from_json(cls, source: str | os.PathLike[str]) -> Model:
+        """The model described by `source`: JSON text (`to_json`'s output, or written by hand), or the path
+        of a ``.json`` or ``.toml`` file."""
+        from rnngraph.dsl.description import from_json, load_description
+
+        if isinstance(source, os.PathLike) or not source.lstrip().startswith("{"):
+            return load_description(source)
+        return from_json(source)
 
     def summary(self) -> str:
         """A table of nodes, their output specs and parameter counts."""

@@ -106,7 +106,9 @@ def effective(specs: Mapping[str, ParamSpec], params: Mapping[str, np.ndarray],
     out = {}
     for name, spec in specs.items():
         value = np.asarray(params[name], dtype=dtype)
-        out[name] = value * spec.mask.astype(dtype) if spec.mask is not None else value
+        # np.where, not a product: masked entries are +0 whatever the sign of what the caller stored there,
+        # so equal effective parameters export to the same bytes
+        out[name] = np.where(spec.mask != 0, value, dtype(0)) if spec.mask is not None else value
     return out
 
 

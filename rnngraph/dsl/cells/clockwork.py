@@ -150,4 +150,5 @@ class Clockwork(Cell):
 
 
 register_cell(Clockwork, examples=(Clockwork(6, periods=(1, 2, 4)), Clockwork(7, periods=(4, 1), group_sizes=(3, 4))),
-              onnx="rnngraph.compiler.cells.clockwork:LOWERING", oracle="rnngraph.runtime.oracle.clockwork:STEP")
+              onnx="rnngraph.compiler.cells.clockwork:LOWERING", oracle="rnngraph.runtime.oracle.clockwork:STEP",
+              torch="rnngraph.pytorch.cells.clockwork:TORCH_CELL")

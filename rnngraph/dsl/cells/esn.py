@@ -208,4 +208,5 @@ class ESN(Cell):
 
 register_cell(ESN, examples=(ESN(7, outputs=3, density=0.5, leak=0.8),
                              ESN(6, outputs=2, density=0.5, feedback=True, reads=("input", "state", "output"))),
-              onnx="rnngraph.compiler.cells.esn:LOWERING", oracle="rnngraph.runtime.oracle.esn:STEP")
+              onnx="rnngraph.compiler.cells.esn:LOWERING", oracle="rnngraph.runtime.oracle.esn:STEP",
+              torch="rnngraph.pytorch.cells.esn:TORCH_CELL")

@@ -73,4 +73,5 @@ class GRU(Cell):
 
 register_cell(GRU, examples=(GRU(5, linear_before_reset=True), GRU(5, linear_before_reset=False)),
               onnx="rnngraph.compiler.cells.gru:LOWERING", oracle="rnngraph.runtime.oracle.gru:STEP",
+              torch="rnngraph.pytorch.cells.gru:TORCH_CELL",
               interop="rnngraph.interop.layouts:GRU_LAYOUT")

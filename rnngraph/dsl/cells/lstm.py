@@ -88,4 +88,5 @@ class LSTM(Cell):
 register_cell(LSTM, examples=(LSTM(5), LSTM(5, peephole=True), LSTM(5, coupled=True),
                               LSTM(6, peephole=True, coupled=True)),
               onnx="rnngraph.compiler.cells.lstm:LOWERING", oracle="rnngraph.runtime.oracle.lstm:STEP",
+              torch="rnngraph.pytorch.cells.lstm:TORCH_CELL",
               interop="rnngraph.interop.layouts:LSTM_LAYOUT")

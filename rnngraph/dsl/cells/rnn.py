@@ -59,7 +59,9 @@ Elman = SRN
 
 register_cell(RNN, examples=(RNN(5), RNN(6, activation="sigmoid")),
               onnx="rnngraph.compiler.cells.rnn:LOWERING", oracle="rnngraph.runtime.oracle.rnn:STEP",
+              torch="rnngraph.pytorch.cells.rnn:TORCH_CELL",
               interop="rnngraph.interop.layouts:RNN_LAYOUT")
 register_cell(SRN, examples=(SRN(5, activation="relu"),),
               onnx="rnngraph.compiler.cells.rnn:LOWERING", oracle="rnngraph.runtime.oracle.rnn:STEP",
+              torch="rnngraph.pytorch.cells.rnn:TORCH_CELL",
               interop="rnngraph.interop.layouts:RNN_LAYOUT")

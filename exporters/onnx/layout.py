@@ -1,0 +1,177 @@
+"""Where each model parameter lives in an exported file, so that a shipped ``.onnx`` reads back exactly.
+
+The compiler rewrites parameters on their way into initializers: it transposes,
+reorders gate blocks, splits them between activation groups, negates (a coupled
+LSTM's input gate) and folds some together (``Wb + Rb``, which only matter as a
+sum). Rather than keep an inverse of every lowering in step with the compiler,
+`record` asks the compiler itself: it compiles the model once more with *probe*
+parameters, element k of the flattened parameters set to the integer k + 1 (exact
+in float32 up to 2^24 elements), and finds where each integer landed (``±(k + 1)``
+in some initializer). Each such place is then checked against the real export;
+what is found and checked is written as runs, what is not (folded sums; anything
+the check rejects) is written out as float32 values. So `read` gives back the
+parameters bit for bit as the model computes with them (structural masks applied),
+and the same parameters re-export the same file.
+
+The layout, JSON in the metadata key ``rnngraph.params``::
+
+    {"version": 1, "initializers": ["rnn0/W", ...],
+     "params": {"rnn0/W": {"runs": [[init, sign, e0, i0, length, stride, count, de, di], ...],
+                           "values": [[e0, "<base64 float32, little-endian>"], ...]}}}
+
+A run group sets, for c < count and j < length, flat element ``e0 + c·de + j`` of the
+parameter to ``sign · initializers[init].flat[i0 + c·di + j·stride]``; ``values`` sets
+consecutive elements from e0 on; every other element is 0.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from rnngraph.compiler.options import ExportOptions
+from rnngraph.dsl.model import Model
+from rnngraph.dsl.params import effective
+
+LAYOUT_VERSION = 1
+#: float32 holds every integer up to 2^24 exactly: the largest model a probe can trace
+MAX_TRACED = 1 << 24
+
+
+def initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Every initializer of `graph` and of the Scan/Loop/If bodies in it, in a fixed order."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from initializers(attr.g)
+            for sub in attr.graphs:
+                yield from initializers(sub)
+
+
+def float_arrays(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    """The float32 initializers of `graph` (bodies included), flattened, by name."""
+    return {t.name: numpy_helper.to_array(t).ravel() for t in initializers(graph)
+            if t.data_type == onnx.TensorProto.FLOAT}
+
+
+def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProto, opset: int,
+           options: ExportOptions) -> dict[str, Any] | None:
+    """The layout of `params` in `graph` (the compiled export of `model`); None past 2^24 parameter values."""
+    from rnngraph.compiler import compile_model
+
+    specs = model.param_specs()
+    sizes = {name: int(np.prod(spec.shape)) for name, spec in specs.items()}
+    total = sum(sizes.values())
+    if total >= MAX_TRACED:
+        return None
+    offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist(), strict=True))
+    probe = {name: (np.arange(sizes[name], dtype=np.float64) + offsets[name] + 1).reshape(spec.shape)
+             for name, spec in specs.items()}
+    traced = float_arrays(compile_model(model, probe, opset, options=options).graph)
+    names = list(traced)
+    real = float_arrays(graph)
+    flat_probe = np.concatenate([traced[n] for n in names]) if names else np.zeros(0, np.float32)
+    # the real values at the same places; NaN where the real export has no initializer of that name and size
+    flat_real = np.concatenate([real[n] if n in real and real[n].size == traced[n].size
+                                else np.full(traced[n].size, np.nan, np.float32) for n in names]) \
+        if names else np.zeros(0, np.float32)
+    starts = np.cumsum([0, *(traced[n].size for n in names)])
+
+    # first place of each probe integer, a positive copy before a negated one. A repeated index in a numpy
+    # assignment keeps the last value assigned, so the places are assigned last to first, negated ones before
+    value = np.abs(flat_probe)
+    hit = np.nonzero((value >= 1) & (value <= total) & (value == np.floor(value)))[0][::-1]
+    ids = value[hit].astype(np.int64) - 1
+    negative = flat_probe[hit] < 0
+    location = np.full(total, -1, np.int64)
+    sign = np.ones(total, np.float32)
+    location[ids[negative]] = hit[negative]
+    sign[ids[negative]] = -1
+    location[ids[~negative]] = hit[~negative]
+    sign[ids[~negative]] = 1
+
+    truth = np.concatenate([np.asarray(v, np.float32).ravel() for v in effective(specs, params).values()]) \
+        if specs else np.zeros(0, np.float32)
+    found = location >= 0
+    got = np.zeros(total, np.float32)
+    got[found] = flat_real[location[found]] * sign[found]
+    exact = found & (got.view(np.uint32) == truth.view(np.uint32))
+
+    which = np.searchsorted(starts, location, side="right") - 1  # initializer of each location
+    out: dict[str, Any] = {}
+    used: dict[str, int] = {}
+    for name, size in sizes.items():
+        e = np.arange(offsets[name], offsets[name] + size)
+        ok = exact[e]
+        entry: dict[str, Any] = {}
+        runs = _runs(np.nonzero(ok)[0], which[e][ok], location[e][ok] - starts[which[e][ok]], sign[e][ok])
+        if runs:
+            entry["runs"] = [[used.setdefault(names[r[0]], len(used)), *r[1:]] for r in runs]
+        rest = np.nonzero(~ok & (truth[e].view(np.uint32) != 0))[0]  # +0 needs no entry: read gives 0
+        if rest.size:
+            entry["values"] = [[int(seg[0]), base64.b64encode(truth[e][seg].astype("<f4").tobytes()).decode()]
+                               for seg in np.split(rest, np.nonzero(np.diff(rest) != 1)[0] + 1)]
+        out[name] = entry
+    return {"version": LAYOUT_VERSION, "initializers": list(used), "params": out}
+
+
+def _runs(e: np.ndarray, k: np.ndarray, i: np.ndarray, s: np.ndarray) -> list[list[int]]:
+    """Run groups ``[init, sign, e0, i0, length, stride, count, de, di]`` covering elements `e` (sorted).
+
+    Level 1: maximal runs of consecutive elements in one initializer, one sign, and an
+    arithmetic progression of places. Level 2: consecutive level-1 runs alike in all
+    but their start, with starts in arithmetic progression (a transposed matrix is one group).
+    """
+    n = e.size
+    if n == 0:
+        return []
+    d = np.diff(i)
+    bad = (np.diff(e) != 1) | (np.diff(k) != 0) | (np.diff(s) != 0)
+    changes = np.union1d(np.nonzero(bad)[0], np.nonzero(d[1:] != d[:-1])[0] + 1)
+    level1: list[tuple[int, int, int, int, int, int]] = []
+    start = 0
+    while start < n:
+        if start == n - 1 or bad[start]:
+            stop, stride = start, 1
+        else:
+            after = changes[np.searchsorted(changes, start + 1):]
+            stop, stride = (int(after[0]) if after.size else n - 1), int(d[start])
+        level1.append((int(k[start]), int(s[start]), int(e[start]), int(i[start]), stop - start + 1, stride))
+        start = stop + 1
+    groups: list[list[int]] = []
+    for run in level1:
+        if groups:
+            g = groups[-1]
+            same = (g[0], g[1], g[4], g[5]) == (run[0], run[1], run[4], run[5])
+            if same and g[6] == 1:
+                g[6], g[7], g[8] = 2, run[2] - g[2], run[3] - g[3]
+                continue
+            if same and run[2] == g[2] + g[6] * g[7] and run[3] == g[3] + g[6] * g[8]:
+                g[6] += 1
+                continue
+        groups.append([*run, 1, 0, 0])
+    return groups
+
+
+def read(graph: onnx.GraphProto, layout: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+    """The parameters recorded by `record`, from the initializers of `graph`, as float32 arrays of `shapes`."""
+    arrays = float_arrays(graph)
+    names = layout["initializers"]
+    out = {}
+    for name, shape in shapes.items():
+        entry = layout["params"][name]
+        flat = np.zeros(int(np.prod(shape)), np.float32)
+        for init, sign, e0, i0, length, stride, count, de, di in entry.get("runs", []):
+            c, j = np.arange(count)[:, None], np.arange(length)[None, :]
+            flat[(e0 + c * de + j).ravel()] = sign * arrays[names[init]][(i0 + c * di + j * stride).ravel()]
+        for e0, data in entry.get("values", []):
+            values = np.frombuffer(base64.b64decode(data), "<f4")
+            flat[e0:e0 + values.size] = values
+        out[name] = flat.reshape(shape)
+    return out

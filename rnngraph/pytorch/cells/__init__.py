@@ -1,0 +1,1 @@
+"""PyTorch implementations of the cells, one module per cell, each found through the cell registry."""
