@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.model import Model
 from rnngraph.errors import ModelError, RnnGraphError
 from rnngraph.progress import Progress
@@ -73,10 +74,18 @@ class Report:
 
 
 def compare_floats(name: str, got: np.ndarray, ref: np.ndarray, tol: Tolerance) -> Row:
+    """Values within `tol`; a NaN must be NaN on both sides (the NaN rule), and is then equal."""
     got64 = np.asarray(got, dtype=np.float64)
     ref64 = np.asarray(ref, dtype=np.float64)
     if got64.shape != ref64.shape:
         return Row(name, float("inf"), float("inf"), tol, False, f"shape {got64.shape} != oracle {ref64.shape}")
+    nan = np.isnan(ref64)
+    if not np.array_equal(np.isnan(got64), nan):
+        where = np.argwhere(np.isnan(got64) != nan)[0].tolist()
+        return Row(name, float("inf"), float("inf"), tol, False,
+                   f"NaN on one side only, first at {where} (onnxruntime {got64[tuple(where)]}, "
+                   f"oracle {ref64[tuple(where)]})")
+    got64, ref64 = got64[~nan], ref64[~nan]
     if got64.size == 0:
         return Row(name, 0.0, 0.0, tol, True)
     err = np.abs(got64 - ref64)
@@ -98,13 +107,16 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, tolerance: str = "float
 
 def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, time: int = 5, seed: int = 0,
            lowering: str = "auto", opset: int | None = None, feeds: Mapping[str, np.ndarray] | None = None,
-           tolerance: str = "float32", proto: Any = None, progress: Progress = False) -> Report:
+           tolerance: str = "float32", proto: Any = None, nan: bool = True,
+           progress: Progress = False) -> Report:
     """Export `model`, run it with onnxruntime and the oracle on the same random ragged inputs, compare.
 
     With `proto` (an exported ModelProto, e.g. a shipped file read back by `rnngraph.loading.read_onnx`),
-    that file is run instead of a fresh export. `progress` reports the oracle's steps (its Python loop
-    is what takes long): None for a bar on a terminal, a callable ``(done_steps, None)``, or False
-    (the default: silent).
+    that file is run instead of a fresh export. With `nan`, the same inputs again with a NaN in one
+    valid step (`nan_feeds`), where the NaN rule applies: rows ``<output>, NaN step`` (NaN where the
+    oracle has NaN, equal elsewhere). `progress` reports the oracle's steps (its Python loop is what
+    takes long): None for a bar on a terminal, a callable ``(done_steps, None)``, or False (the
+    default: silent).
     """
     from rnngraph.exporters.onnx import DEFAULT_OPSET, build_model_proto
     from rnngraph.progress import Reporter
@@ -125,6 +137,10 @@ def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, ti
         row = compare(name, got[name], ref[name], tolerance)
         row.note = notes.get(name, row.note)
         report.rows.append(row)
+    poisoned = nan_feeds(model, feeds) if nan else None
+    if poisoned is not None:
+        got, ref = run_file(proto, poisoned), oracle.run(model, params, **poisoned)
+        report.rows += [compare(f"{name}, NaN step", got[name], ref[name], tolerance) for name in model.outputs]
     return report
 
 
@@ -143,6 +159,59 @@ def run_file(proto: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
         return Session(proto).run(**feeds)
     batch = len(next(iter(feeds.values())))
     return StreamingSession(proto).open(batch).feed_in_chunks(STREAMING_CHUNK, **feeds)
+
+
+def model_cells(model: Model) -> list[Cell]:
+    """The cells the model's layers run, in node order."""
+    from rnngraph.dsl.decoder import DecoderLayer
+    from rnngraph.dsl.esn_generate import Generative
+    from rnngraph.dsl.generate import Generate
+    from rnngraph.dsl.layers import Recurrent
+    from rnngraph.dsl.wrappers import Bidirectional, Stack
+
+    def cells_of(layer: object) -> list[Cell]:
+        if isinstance(layer, Stack):
+            return [c for item in layer.layers for c in ([item] if isinstance(item, Cell) else cells_of(item))]
+        if isinstance(layer, DecoderLayer):
+            assert layer.decoder is not None and layer.decoder.cell is not None
+            return [layer.decoder.cell]
+        if isinstance(layer, (Recurrent, Bidirectional, Generate, Generative)):
+            return list(layer.cell) if isinstance(layer.cell, tuple) else [layer.cell] if layer.cell else []
+        return []
+
+    return [cell for _, node in model.nodes() for cell in cells_of(node.layer)]
+
+
+def nan_feeds(model: Model, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """`feeds` with a NaN in the middle valid step of row 0 of every float sequence input, or None.
+
+    None where the NaN rule gives nothing to compare: no float sequence input; tokens chosen
+    by an argmax (greedy decoding, generated tokens or argmax feedback: the argmax of NaN
+    scores is no number); a Clockwork cell, whose dense form breaks the rule (its Gemm
+    multiplies the structural zeros of R by a faster group's NaN, 0·NaN, and its blend
+    does the same for a resting group; the ladder form keeps it).
+    """
+    from rnngraph.dsl.cells.clockwork import Clockwork
+    from rnngraph.dsl.decoder import GreedyDecode
+    from rnngraph.dsl.generate import Generate
+    from rnngraph.dsl.tensor import SEQUENCE
+
+    layers = [node.layer for _, node in model.nodes()]
+    if any(isinstance(layer, GreedyDecode) or (isinstance(layer, Generate) and (layer.tokens or layer.feedback
+                                                                                 == "argmax"))
+           for layer in layers) or any(isinstance(cell, Clockwork) for cell in model_cells(model)):
+        return None
+    out = dict(feeds)
+    for name, spec in model.inputs.items():
+        if spec.kind != SEQUENCE or spec.is_tokens or out[name].shape[0] == 0:
+            continue
+        length = int(out[spec.lengths][0]) if spec.lengths is not None and spec.lengths in out else out[name].shape[1]
+        if length < 1:
+            continue
+        x = np.array(out[name], dtype=np.float32)
+        x[0, (length - 1) // 2, 0] = np.nan
+        out[name] = x
+    return None if all(out[name] is feeds[name] for name in feeds) else out
 
 
 def follow_near_ties(model: Model, params: Mapping[str, np.ndarray], feeds: Mapping[str, np.ndarray],

@@ -4,15 +4,19 @@
     out = session.run(x=batch, lengths=lens)        # {"y": ndarray, ...}
 
 Every input is checked before onnxruntime sees it: names, ranks, dtypes, fixed
-sizes, one batch size, one time size per time axis, lengths in ``1..time``,
-token ids in ``[0, vocab)``. A missing lengths input means "every row is full".
+sizes, one batch size, one time size per time axis, lengths in ``0..time`` (int32
+or int64), token ids in ``[0, vocab)``, counts in ``0..max``. A missing lengths
+input means "every row is full".
 
-Empty inputs never reach onnxruntime (some of its recurrent kernels abort the
-process on them):
-- batch 0: every output is returned empty, with batch 0 and its other sizes
-  (a time axis takes the time of the inputs, feature axes their declared size);
-- time 0: refused with an InputError, since every row has at least one step
-  (lengths are ``1..time``).
+What the session reads comes from the model file itself (its signature and
+metadata), so a model that rnngraph did not write is checked too:
+- a graph exported with in-graph guards (metadata ``rnngraph.guards``) answers
+  batch 0, time 0 and rows of length 0 itself, with zeros of the right shape;
+- any other graph never sees an input with an empty axis: onnxruntime's recurrent
+  kernels abort the whole process on empty tensors (GRU on time 0 or batch 0, LSTM
+  on batch 0), so such inputs are refused with an InputError;
+- a count above its declared maximum (metadata ``rnngraph.counts``) is refused with
+  the maximum, how to raise it and, where the output would be large, its size.
 
 Imports numpy and onnxruntime only (and rnngraph's error classes, which import nothing).
 """
@@ -70,6 +74,9 @@ def inference_session(model: str | os.PathLike[str] | bytes | Any, device: str =
             raise RnnGraphError(f"no model file at {path!r}; export one with `rnngraph export`.")
         model = path
     options = ort.SessionOptions()
+    # an optional lengths input is an initializer of the input's name, which onnxruntime reports
+    # with a warning on every load; errors still show
+    options.log_severity_level = 3
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -103,8 +110,15 @@ class Session:
         meta = self._session.get_modelmeta().custom_metadata_map
         self.lengths: dict[str, list[str]] = json.loads(meta.get("rnngraph.lengths", "{}"))
         self.vocab: dict[str, int] = json.loads(meta.get("rnngraph.vocab", "{}"))
+        #: each count input's maximum (the graph caps it there)
+        self.counts: dict[str, int] = json.loads(meta.get("rnngraph.counts", "{}"))
+        #: whether the graph answers empty inputs and any lengths itself (rnngraph.compiler.guards)
+        self.guarded = "rnngraph.guards" in meta
         self.metadata: dict[str, str] = dict(meta)
-        self.inputs = {i.name: i for i in self._session.get_inputs()}
+        self._required = {i.name for i in self._session.get_inputs()}
+        # optional inputs (an initializer of the same name) are inputs too: the lengths of a guarded graph
+        self.inputs = {i.name: i for i in [*self._session.get_inputs(), *self._session.get_overridable_initializers()]
+                       if i.name in self._required or i.name in self.lengths}
         self.outputs = {o.name: o for o in self._session.get_outputs()}
 
     @property
@@ -123,9 +137,7 @@ class Session:
         unknown = [n for n in names if n not in self.outputs]
         if unknown:
             raise InputError(f"unknown outputs {unknown}; this model has {self.output_names}.")
-        checked, sizes = self._check(feeds)
-        if sizes.get("batch") == 0:
-            return {n: self._empty(n, sizes) for n in names}
+        checked = self._check(feeds)
         try:
             values = self._session.run(names, checked)
         except Exception as exc:  # noqa: BLE001
@@ -133,7 +145,7 @@ class Session:
         return dict(zip(names, values, strict=True))
 
     # -- checking -----------------------------------------------------------
-    def _check(self, feeds: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    def _check(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
         unknown = sorted(set(feeds) - set(self.inputs))
         if unknown:
             raise InputError(f"unknown inputs {unknown}; this model takes {sorted(self.inputs)}.")
@@ -146,24 +158,44 @@ class Session:
             if name in self.lengths:
                 continue
             checked[name] = self._check_one(name, value, sizes)
-        if sizes.get("batch") == 0:
-            return checked, sizes
-        empty_time = sorted(axis for axis in self._time_axes() if sizes.get(axis) == 0)
-        if empty_time:
-            raise InputError(f"{empty_time[0]} is 0: every sequence needs at least one step (lengths are 1..time).")
+        if not self.guarded:
+            self._refuse_empty(checked)
         for name in self.lengths:
-            checked[name] = self._check_lengths(name, feeds.get(name), sizes)
+            lengths = self._check_lengths(name, feeds.get(name), sizes)
+            if lengths is not None:
+                checked[name] = lengths
         for name, vocab in self.vocab.items():
             ids = checked[name]
             if ids.size and (ids.min() < 0 or ids.max() >= vocab):
                 raise InputError(f"input {name!r}: token ids must be in [0, {vocab}), "
                                  f"received values from {ids.min()} to {ids.max()}.")
-        return checked, sizes
+        for name, limit in self.counts.items():
+            if name in checked and int(checked[name]) > limit:
+                raise InputError(self._over_count(name, int(checked[name]), limit, sizes))
+        return checked
 
-    def _time_axes(self) -> set[str]:
-        """Symbolic names of the time axes of the sequence inputs (axis 1)."""
-        shapes = [info.shape for info in self.inputs.values()]
-        return {shape[1] for shape in shapes if len(shape) > 1 and isinstance(shape[1], str)}
+    def _refuse_empty(self, checked: Mapping[str, np.ndarray]) -> None:
+        """A graph without in-graph guards never sees an empty axis (onnxruntime may abort the process)."""
+        for name, array in checked.items():
+            if array.ndim and 0 in array.shape:
+                raise InputError(
+                    f"input {name!r} has an empty axis (shape {array.shape}), and this model does not say that it "
+                    "guards empty inputs (no `rnngraph.guards` metadata): onnxruntime's recurrent kernels abort the "
+                    "whole process on empty tensors. Leave out empty batches or sequences, or re-export the model "
+                    "with this rnngraph, whose graphs answer them.")
+
+    def _over_count(self, name: str, count: int, limit: int, sizes: Mapping[str, int]) -> str:
+        """The refusal of a count above its maximum, with the output's size where it is large."""
+        message = (f"input {name!r}: {count} is above this model's maximum of {limit} (larger counts are capped "
+                   f"by the graph); to allow more, declare Input({name!r}, count=True, max=...) and re-export.")
+        nbytes = 0
+        for info in self.outputs.values():
+            if name in info.shape:
+                dims = [count if d == name else sizes.get(d, 1) if isinstance(d, str) else d or 1 for d in info.shape]
+                nbytes += int(np.prod([float(d) for d in dims])) * np.dtype(ORT_DTYPES[info.type]).itemsize
+        if nbytes >= 1 << 27:
+            message += f" The outputs for {count} steps would take about {nbytes / 2**30:.3g} GiB."
+        return message
 
     def _check_one(self, name: str, value: Any, sizes: dict[str, int]) -> np.ndarray:
         info = self.inputs[name]
@@ -180,6 +212,10 @@ class Session:
             if array.ndim != 0 or not np.issubdtype(array.dtype, np.integer) or int(array) < 0:
                 raise InputError(f"input {name!r}: expected a non-negative integer count (a scalar), "
                                  f"received {array!r}.")
+            if int(array) > np.iinfo(np.int64).max:  # an unsigned count that int64 cannot hold
+                limit = self.counts.get(name)
+                raise InputError(f"input {name!r}: {int(array)} is larger than an int64 count can be"
+                                 + (f"; this model's maximum is {limit}." if limit is not None else "."))
             sizes[name] = int(array)  # outputs generated for a count have an axis named after it
             return np.asarray(array, dtype=np.int64)
         if array.ndim != len(info.shape):
@@ -196,18 +232,20 @@ class Session:
                 sizes[dim] = size
         return np.ascontiguousarray(array, dtype=dtype)
 
-    def _check_lengths(self, name: str, value: Any, sizes: dict[str, int]) -> np.ndarray:
+    def _check_lengths(self, name: str, value: Any, sizes: dict[str, int]) -> np.ndarray | None:
+        """int64 lengths, or None where the graph's own default (every row full) applies."""
         time_axis = self._time_of(self.lengths[name][0])
         time = sizes.get(time_axis, 0)
         batch = sizes.get("batch", 0)
         if value is None:
-            return np.full(batch, time, dtype=np.int64)
+            return None if name not in self._required else np.full(batch, time, dtype=np.int64)
         array = as_array(name, value)
         if not np.issubdtype(array.dtype, np.integer) or array.shape != (batch,):
             raise InputError(f"input {name!r}: expected int64 lengths of shape ({batch},) (one per row), "
                              f"received dtype {array.dtype} shape {array.shape}.")
-        if array.size and (array.min() < 1 or array.max() > time):
-            raise InputError(f"input {name!r}: each length must be in 1..{time} (the time axis of "
+        low = 0 if self.guarded else 1  # a guarded graph gives a row of length 0 zeros
+        if array.size and (array.min() < low or array.max() > time):
+            raise InputError(f"input {name!r}: each length must be in {low}..{time} (the time axis of "
                              f"{'/'.join(self.lengths[name])}), received {array.tolist()}.")
         return array.astype(np.int64)
 
@@ -218,8 +256,3 @@ class Session:
     @staticmethod
     def _shape_text(shape: Sequence[Any]) -> str:
         return "(" + ", ".join(str(d) for d in shape) + ")"
-
-    def _empty(self, name: str, sizes: Mapping[str, int]) -> np.ndarray:
-        info = self.outputs[name]
-        shape = [d if isinstance(d, int) else sizes.get(d, 0) if isinstance(d, str) else 0 for d in info.shape]
-        return np.zeros(shape, dtype=ORT_DTYPES[info.type])

@@ -92,10 +92,10 @@ def assert_size_independent_of_time(model: Model, params: Mapping[str, np.ndarra
     the graph is built once for every length, so its size is a constant that a change to the
     lowering (an unrolled or bloated loop body) must move on purpose.
     """
-    for lowering, expected in nodes.items():
-        proto = build_model_proto(model, params, 17, lowering)
-        assert count_nodes(proto.graph) == expected, (
-            f"{lowering}: {count_nodes(proto.graph)} nodes, expected {expected}")
+    protos = {lowering: build_model_proto(model, params, 17, lowering) for lowering in nodes}
+    counts = {lowering: count_nodes(proto.graph) for lowering, proto in protos.items()}
+    assert counts == dict(nodes), f"node counts {counts}, expected {dict(nodes)}"
+    for lowering, proto in protos.items():
         session = Session(proto)
         for batch, time in shapes:
             feeds = model.example_inputs(batch=batch, time=time, seed=time)

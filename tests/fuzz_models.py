@@ -1,7 +1,8 @@
 """Hypothesis strategies for random rnngraph models: every registered cell, every option, every topology.
 
 A drawn `Case` is a model, its parameter seed, feeds (ragged lengths, NaN in every padded
-step of every float sequence input), the lowering and the opset. The cells come from the one
+step of every float sequence input), the lowering and the opset. `verify` runs each case a
+second time with a NaN in a valid step too (`rnngraph.verify.nan_feeds`: the NaN rule). The cells come from the one
 cell registry (`rnngraph.dsl.registry`): each registered example is re-sized to random sizes
 (1–24) where its type allows, so a newly registered cell is fuzzed without touching this file.
 """
@@ -18,12 +19,13 @@ from hypothesis import strategies as st
 import rnngraph as rg
 from rnngraph.dsl import registry
 from rnngraph.dsl.cells.base import Cell
-from rnngraph.dsl.decoder import CONTEXTS, POOLS, USES, DecoderLayer
+from rnngraph.dsl.decoder import CONTEXTS, POOLS, USES
 from rnngraph.dsl.generate import FEEDBACKS, GENERATE_MODES
 from rnngraph.dsl.layers import DENSE_ACTIVATIONS, RETURNS
 from rnngraph.dsl.tensor import SEQUENCE
 from rnngraph.dsl.wrappers import MERGES
 from rnngraph.exporters.onnx import MIN_OPSET, max_opset
+from rnngraph.verify import model_cells
 
 LOWERINGS = ("auto", "scan", "native")
 TOPOLOGIES = ("recurrent", "bidirectional", "stack", "generate", "generative", "decoder")
@@ -202,20 +204,8 @@ BUILDERS: dict[str, Callable[[Draw], rg.Model]] = {
 }
 
 
-def cells_of(layer: Any) -> list[Cell]:
-    """The cells a layer runs, by layer type (for the fuzzer's statistics)."""
-    if isinstance(layer, rg.Stack):
-        return [c for item in layer.layers for c in ([item] if isinstance(item, Cell) else cells_of(item))]
-    if isinstance(layer, DecoderLayer):
-        assert layer.decoder is not None and layer.decoder.cell is not None
-        return [layer.decoder.cell]
-    if isinstance(layer, (rg.Recurrent, rg.Bidirectional, rg.Generate, rg.Generative)):
-        return list(layer.cell) if isinstance(layer.cell, tuple) else [layer.cell]
-    return []
-
-
 def cell_names(model: rg.Model) -> list[str]:
-    return sorted({type(c).__name__ for _, node in model.nodes() for c in cells_of(node.layer)})
+    return sorted({type(c).__name__ for c in model_cells(model)})
 
 
 def nan_padding(model: rg.Model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -107,7 +107,7 @@ def test_graph_size_does_not_depend_on_sequence_length(form, ops):
     histogram = op_histogram(proto.graph)
     for op, count in ops.items():
         assert histogram.get(op, 0) == count, histogram
-    assert sum(histogram.values()) < 60
+    assert sum(histogram.values()) < 90  # the lowering (under 60) and the in-graph guards (rnngraph/compiler/guards.py)
     session = Session(proto)
     for time in (5, 300):
         feeds = model.example_inputs(3, time, time)

@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
 import rnngraph as rg
 from rnngraph.cli import main
@@ -50,10 +52,27 @@ def tokens_session() -> rg.runtime.Session:
     return rg.runtime.Session(rg.export(model, model.init(0)))
 
 
-def count_session() -> rg.runtime.Session:
-    v, n = rg.Input("v", features=3, sequence=False), rg.Input("n", count=True)
+def count_session(**count: int) -> rg.runtime.Session:
+    v, n = rg.Input("v", features=3, sequence=False), rg.Input("n", count=True, **count)
     model = rg.Model([v, n], {"y": rg.Generate(rg.RNN(3))(v, n)})
     return rg.runtime.Session(rg.export(model, model.init(0)))
+
+
+def foreign_gru_session() -> rg.runtime.Session:
+    return rg.runtime.Session(foreign_gru_model())
+
+
+def foreign_gru_model() -> onnx.ModelProto:
+    """A GRU model built with onnx.helper, with none of rnngraph's metadata (x is (time, batch, 4))."""
+    rng = np.random.default_rng(0)
+    weights = [helper.make_tensor(name, TensorProto.FLOAT, shape, rng.standard_normal(shape).ravel())
+               for name, shape in (("W", [1, 9, 4]), ("R", [1, 9, 3]))]
+    graph = helper.make_graph([helper.make_node("GRU", ["x", "W", "R"], ["y"], hidden_size=3)], "foreign",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "n", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
 
 
 def dot_attention_mismatch() -> None:
@@ -94,6 +113,8 @@ CASES: dict[str, Callable[[pathlib.Path, pathlib.Path], object]] = {
     "attention-dot": lambda i, o: dot_attention_mismatch(),
     "input-name": lambda i, o: rg.Input("my input", features=3),
     "input-features": lambda i, o: rg.Input("x", features=0),
+    "count-max-zero": lambda i, o: rg.Input("n", count=True, max=0),
+    "max-not-count": lambda i, o: rg.Input("x", features=3, max=5),
     "model-output": lambda i, o: rg.Model(rg.Input("x", features=4), {"y": 3}),
     # parameters
     "params-missing": lambda i, o: recurrent(rg.RNN(3)).check_params({}),
@@ -115,11 +136,15 @@ CASES: dict[str, Callable[[pathlib.Path, pathlib.Path], object]] = {
     "unknown-input": lambda i, o: session().run(x=X, z=X),
     "missing-input": lambda i, o: session().run(),
     "unknown-output": lambda i, o: session().run(["z"], x=X),
-    "time-zero": lambda i, o: session().run(x=np.zeros((2, 0, 4), np.float32)),
+    "empty-foreign": lambda i, o: foreign_gru_session().run(x=np.zeros((0, 2, 4), np.float32)),
     "strings": lambda i, o: session().run(x=np.array([["a"]])),
     "token-range": lambda i, o: tokens_session().run(t=np.array([[1, 7]])),
     "token-floats": lambda i, o: tokens_session().run(t=np.array([[1.0, 2.0]])),
     "count-negative": lambda i, o: count_session().run(v=np.zeros((1, 3), np.float32), n=np.array(-1)),
+    "count-max": lambda i, o: count_session().run(v=np.zeros((1, 3), np.float32), n=np.array(10_001)),
+    "count-memory": lambda i, o: count_session(max=100).run(v=np.zeros((1, 3), np.float32), n=np.array(10**9)),
+    "count-uint64": lambda i, o: count_session().run(v=np.zeros((1, 3), np.float32),
+                                                     n=np.array(2**63 + 5, dtype=np.uint64)),
     # the command line
     "cli-empty": lambda i, o: main(["show", write(i / "e.onnx", b"")]),
     "cli-garbage": lambda i, o: main(["show", write(i / "g.onnx", "not a model\n")]),

@@ -50,8 +50,8 @@ def test_float64_and_lists_are_accepted(setup):
         ({"lengths": np.array([5, 2])}, r"input 'lengths': expected int64 lengths of shape \(3,\)"),
         ({"lengths": np.array([5.0, 2, 1])},
          r"expected int64 lengths of shape \(3,\) \(one per row\), received dtype float64"),
-        ({"lengths": np.array([6, 2, 1])}, r"each length must be in 1..5 \(the time axis of x\), received \[6, 2, 1\]"),
-        ({"lengths": np.array([0, 2, 1])}, r"each length must be in 1..5"),
+        ({"lengths": np.array([6, 2, 1])}, r"each length must be in 0..5 \(the time axis of x\), received \[6, 2, 1\]"),
+        ({"lengths": np.array([-1, 2, 1])}, r"each length must be in 0..5"),
     ],
 )
 def test_bad_inputs_are_refused_with_a_clear_message(setup, bad, match):
@@ -91,16 +91,32 @@ def test_token_ids_are_range_checked():
         session.run(t=np.array([1.0, 2.0]))
 
 
-def test_batch_zero_returns_empty_outputs_without_onnxruntime(setup):
+def test_batch_zero_is_answered_by_the_graph(setup):
     _, _, session = setup
     out = session.run(x=np.zeros((0, 6, 4), np.float32), lengths=np.zeros(0, np.int64))
     assert out["y"].shape == (0, 6, 3) and out["y"].dtype == np.float32
 
 
-def test_time_zero_is_refused(setup):
+def test_time_zero_and_rows_of_length_zero_give_zeros(setup):
+    """The graph answers them (rnngraph/compiler/guards.py); the softmax readout of a row of length 0 is 0 too."""
     _, _, session = setup
-    with pytest.raises(InputError, match=r"time is 0: every sequence needs at least one step"):
-        session.run(x=np.zeros((2, 0, 4), np.float32))
+    out = session.run(x=np.zeros((2, 0, 4), np.float32))
+    assert out["y"].shape == (2, 0, 3)
+    x = feeds()["x"]
+    ragged = session.run(x=x, lengths=np.array([5, 0, 4], dtype=np.int32))["y"]
+    assert not ragged[1].any() and np.allclose(ragged[0].sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_a_foreign_model_is_guarded_by_its_own_signature():
+    """A model without rnngraph's metadata: empty inputs refused, whatever its axes are called; others run."""
+    from tests.test_error_catalogue import foreign_gru_session
+
+    session = foreign_gru_session()
+    assert not session.guarded and session.lengths == {}
+    for shape in [(0, 2, 4), (3, 0, 4)]:
+        with pytest.raises(InputError, match=r"has an empty axis .* onnxruntime's recurrent kernels abort"):
+            session.run(x=np.zeros(shape, np.float32))
+    assert session.run(x=np.ones((3, 2, 4), np.float32))["y"].shape == (3, 1, 2, 3)
 
 
 def test_cuda_absent_is_a_clear_error(setup):

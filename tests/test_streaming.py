@@ -258,3 +258,23 @@ def test_a_chunk_model_file_verifies_against_the_oracle(tmp_path, capsys):
     rg.export(model, params, tmp_path / "chunked.onnx", options=STREAMING)
     assert main(["verify", str(tmp_path / "chunked.onnx"), "--time", "7"]) == 0
     assert "verified" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lowering", ["scan", "native"])
+def test_empty_chunks_in_bare_onnxruntime(lowering):
+    """A chunk of 0 streams or of 0 steps: right shapes, states passed through (no kernel sees an empty tensor)."""
+    import onnxruntime as ort
+
+    x = rg.Input("x", features=3)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.GRU(5, linear_before_reset=True))(x)})
+    proto = build_model_proto(model, model.init(0), options=rg.ExportOptions(lowering=lowering, streaming=True))
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    for batch, time in ((0, 3), (2, 0), (0, 0)):
+        state = np.random.default_rng(batch + time).standard_normal((batch, 5)).astype(np.float32)
+        feeds = {"x": np.zeros((batch, time, 3), np.float32), "start": np.zeros((batch, 1), np.int32),
+                 "state_in/steps": np.full((batch, 1), 7, np.int64), "state_in/gru0/h": state}
+        out = dict(zip(names, session.run(None, feeds), strict=True))
+        assert out["y"].shape == (batch, time, 5)
+        np.testing.assert_array_equal(out["state_out/gru0/h"], state)  # no step: the state passes through
+        np.testing.assert_array_equal(out["state_out/steps"], np.full((batch, 1), 7))

@@ -4,7 +4,8 @@
 
 The ModelProto carries the opset, the lowest IR version that opset needs, named
 dynamic axes (``batch``, ``time``), metadata (rnngraph version, which input pads
-which sequence, vocabularies, the lowering path of each recurrent node) and doc
+which sequence, vocabularies, the lowering path of each recurrent node, each count's
+maximum, the version of the in-graph guards) and doc
 strings. It passes `onnx.checker` (full) and strict shape inference before
 anything is written; the file is written atomically (temp file + rename), with
 weights as external data beside it when they are too large for one protobuf
@@ -24,6 +25,7 @@ import onnx
 from onnx import helper
 
 from rnngraph.compiler import compile_model
+from rnngraph.compiler.guards import VERSION as GUARDS_VERSION
 from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.dsl.description import to_json
 from rnngraph.dsl.fields import DescriptionError
@@ -85,7 +87,10 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         compiled.graph, opset_imports=opset_ids, producer_name="rnngraph", producer_version=VERSION,
         doc_string=f"rnngraph model {model.name!r}. Inputs: "
         + ", ".join(f"{n}: {s.describe()}" for n, s in model.inputs.items())
-        + "".join(f", {n}: int64 (batch,) valid steps of {'/'.join(v)}, 1..time" for n, v in model.lengths.items()),
+        + "".join(f", {n}: int64 (batch,) valid steps of {'/'.join(v)}, clamped to 0..time, optional (full rows)"
+                  for n, v in model.lengths.items())
+        + "".join(f", {n}: at most {s.count_max} (larger counts are capped)" for n, s in model.inputs.items()
+                  if s.count_max is not None),
     )
     proto.ir_version = helper.find_min_ir_version_for(opset_ids)
     metadata = {
@@ -95,6 +100,11 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         "rnngraph.vocab": json.dumps({n: s.vocab for n, s in model.inputs.items() if s.vocab is not None},
                                      sort_keys=True),
         "rnngraph.paths": json.dumps(compiled.paths, sort_keys=True),
+        # each count input's maximum: the graph caps the count there, a session refuses more
+        "rnngraph.counts": json.dumps({n: s.count_max for n, s in model.inputs.items() if s.count_max is not None},
+                                      sort_keys=True),
+        # the graph answers empty inputs and any lengths itself (rnngraph/compiler/guards.py)
+        "rnngraph.guards": GUARDS_VERSION,
         **self_description(model, params, compiled.graph, opset, resolve(lowering, options)),
         **device_metadata(model, compiled),  # names, meanings, state layout, tokens: docs/deploy.md
     }

@@ -1,9 +1,10 @@
 """Lowers a validated model to an ONNX graph.
 
 One linear function of named stages (`compile_model`): check the options and the
-parameters, declare the graph inputs, lower every node in dependency order, name
-the outputs. Each layer's lowering is registered with `context.lowers`; each
-cell's is found through the cell registry (`rnngraph.dsl.registry`).
+parameters, declare the graph inputs, guard them (`guards`: empty inputs, lengths, counts),
+lower every node in dependency order, name the outputs (cut back to the real sizes). Each layer's
+lowering is registered with `context.lowers`; each cell's is found through the cell
+registry (`rnngraph.dsl.registry`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the la
 from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowering_for
+from rnngraph.compiler.guards import prelude
 from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.compiler.streaming import compile_streaming
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
+from rnngraph.dsl.tensor import SEQUENCE
 
 
 @dataclass
@@ -51,6 +54,8 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         g.add_input(g.claim(lengths), "int64", ["batch"])
     for out_name in model.outputs:
         g.claim(out_name)
+    guards = prelude(g, model)  # empty inputs padded, lengths defaults and clamps, count caps (compiler/guards.py)
+    ctx.valid_lengths, ctx.pad_rows, ctx.cut_rows = guards.valid_lengths, guards.pad_rows, guards.cut_rows
 
     stream = compile_streaming(ctx, model) if options.streaming else None
     if stream is None:
@@ -60,9 +65,13 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
                 outs = lower(ctx, name, node.layer, model.sources(name))
             for index, value in enumerate(outs):
                 ctx.values[(name, index)] = value
+    guards.redirect()
 
     for out_name, source in model.outputs.items():
-        g.op("Identity", ctx.value(source), output=out_name, name=f"output/{out_name}")
+        # empty rows 0, real batch and time sizes; a chunk model's final states carry an empty row's state on
+        keep_state = options.streaming and source.spec.kind != SEQUENCE
+        value = guards.output(ctx.value(source), source.spec, zero_empty_rows=not keep_state)
+        g.op("Identity", value, output=out_name, name=f"output/{out_name}")
         g.add_output(out_name, source.spec.dtype, source.spec.dims())
     state = stream.finish(model) if stream is not None else None
     return CompiledGraph(g.graph(model.name), ctx.paths, state)

@@ -33,6 +33,13 @@ class LoweringContext:
     values: dict[tuple[str, int], str] = field(default_factory=dict)
     #: per node: which path each recurrent lowering took ("scan", "native", "loop")
     paths: dict[str, str] = field(default_factory=dict)
+    #: lengths input -> its clamped value 0..time (`guards.Guards.valid_lengths`); the lowerings themselves
+    #: read the lengths input's name, which the guards point at max(L, 1)
+    valid_lengths: dict[str, str] = field(default_factory=dict)
+    #: pads the batch axis of a graph input the guards do not know (a chunk model's state) to at least one row
+    pad_rows: Callable[[str, int], str] = lambda value, rank: value
+    #: cuts a batch-first value back to the real batch size (the counterpart of `pad_rows`)
+    cut_rows: Callable[[str], str] = lambda value: value
     _cache: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def value(self, source: Source) -> str:

@@ -6,7 +6,8 @@ which the mean relies on:
     last   y[b, L_b - 1] forward      GatherND(y, L - 1, batch_dims=1)   (y[b, time - 1] unpadded)
            y[b, 0]       reverse      Gather(y, 0, axis=1)
     mean   Σ_t y[b, t] / L_b          a plain ReduceSum is the sum over valid steps
-    max    max_{t < L_b} y[b, t]      padded steps set to −inf first (a 0 could beat negative values)
+    max    max_{t < L_b} y[b, t]      padded steps set to −inf first (a 0 could beat negative values);
+                                      NaN where a step is NaN (onnxruntime's ReduceMax may skip it)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnngraph.compiler.context import LoweringContext
+from rnngraph.compiler.guards import propagate_nan
 from rnngraph.compiler.idioms import reduce
 from rnngraph.dsl.tensor import TensorSpec
 
@@ -45,9 +47,10 @@ def masked_max(ctx: LoweringContext, y: str, spec: TensorSpec) -> str:
     g = ctx.g
     valid = ctx.valid(spec, y)
     if valid is None:
-        return reduce(g, "ReduceMax", y, [1], name="max")
+        return propagate_nan(g, y, reduce(g, "ReduceMax", y, [1], name="max"))
     floor = g.const("minus_inf", np.float32(-np.inf))
-    return reduce(g, "ReduceMax", g.op("Where", valid, y, floor, name="valid_steps"), [1], name="max")
+    return propagate_nan(g, y, reduce(g, "ReduceMax", g.op("Where", valid, y, floor, name="valid_steps"), [1],
+                                      name="max"))
 
 
 def pool(ctx: LoweringContext, y: str, spec: TensorSpec, how: str) -> str:

@@ -38,6 +38,7 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
+from rnngraph.compiler.guards import nan_rule
 from rnngraph.compiler.loop import LoopBody, sequence_clock
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.cells.base import Cell
@@ -145,8 +146,11 @@ def run_cell(
     impl = cell_lowering(cell)
     if path == "native":
         assert impl.native is not None
-        return impl.native(ctx, cell, p, seq, initial)
-    return scan_cell(ctx, bind(ctx, cell), p, seq, initial)
+        y, finals = impl.native(ctx, cell, p, seq, initial)
+    else:
+        y, finals = scan_cell(ctx, bind(ctx, cell), p, seq, initial)
+    # one NaN rule for both paths, and padded outputs 0 (rnngraph/compiler/guards.py)
+    return nan_rule(ctx.g, seq.x, ctx.valid(seq.spec, seq.x), seq.mask, seq.reverse, y, finals, path == "native")
 
 
 def scan_cell(

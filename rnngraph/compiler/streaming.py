@@ -139,9 +139,10 @@ class ChunkState:
     def __init__(self, ctx: LoweringContext) -> None:
         g = self.g = ctx.g
         self.ctx = ctx
-        start = g.add_input(g.claim(START), "int32", ["batch", 1])
+        # the state inputs are padded to at least one row like the model's inputs (compiler/guards.py)
+        start = ctx.pad_rows(g.add_input(g.claim(START), "int32", ["batch", 1]), 2)
         self.fresh = g.cast(start, "bool", name="start/bool")  # (batch, 1)
-        steps_in = g.add_input(g.claim(STATE_IN + STEPS), "int64", ["batch", 1])
+        steps_in = ctx.pad_rows(g.add_input(g.claim(STATE_IN + STEPS), "int64", ["batch", 1]), 2)
         self.steps = g.op("Where", self.fresh, g.const("zero_i64", 0, "int64"), steps_in, name="steps/reset")
         self._clock: str | None = None
         self.slots: list[StateSlot] = []
@@ -159,7 +160,7 @@ class ChunkState:
         g = self.g
         slot = StateSlot(name, size, layer)
         self.slots.append(slot)
-        value = g.add_input(g.claim(slot.input), "float32", ["batch", size])
+        value = self.ctx.pad_rows(g.add_input(g.claim(slot.input), "float32", ["batch", size]), 2)
         g.claim(slot.output)
         return g.op("Where", self.fresh, g.const("zero_f", 0.0), value, name=f"{name}/reset")
 
@@ -167,14 +168,16 @@ class ChunkState:
         """The state outputs (after the model's): ``steps + chunk length`` and the states; returns the layout."""
         g = self.g
         lengths = next(iter(model.lengths), None)
-        if lengths is not None:
-            advanced = g.unsqueeze(lengths, [1])
+        if lengths is not None:  # the clamped chunk lengths (0..time), not the guards' max(L, 1) the lowerings read
+            advanced = g.unsqueeze(self.ctx.valid_lengths[lengths], [1])
         else:  # (1, 1): every row advances by the whole chunk
             advanced = g.unsqueeze(g.dim(next(iter(model.inputs)), 1), [0])
-        g.op("Add", self.steps, advanced, output=STATE_OUT + STEPS, name="steps/advanced")
+        cut = self.ctx.cut_rows  # back to the real batch size
+        g.op("Identity", cut(g.op("Add", self.steps, advanced, name="steps/advanced")), output=STATE_OUT + STEPS,
+             name=f"output/{STATE_OUT + STEPS}")
         g.add_output(STATE_OUT + STEPS, "int64", ["batch", 1])
         for slot in self.slots:
-            g.op("Identity", self.finals[slot.name], output=slot.output, name=f"output/{slot.output}")
+            g.op("Identity", cut(self.finals[slot.name]), output=slot.output, name=f"output/{slot.output}")
             g.add_output(slot.output, "float32", ["batch", slot.size])
         return layout(self.slots)
 
@@ -200,22 +203,24 @@ def _recurrent(ctx: LoweringContext, stream: ChunkState, path: str, layer: Recur
     if ctx.paths[path] == "native":
         assert bound.impl.native is not None
         y, out = bound.impl.native(ctx, cell, p, seq, initial)
-        out = _kept_where_empty(ctx, spec, initial, out)
     else:
         y, out = scan_cell(ctx, bound, p, seq, initial)
+    out = _kept_where_empty(ctx, spec, initial, out)
     finals.update({f"{path}/{s}": value for s, value in out.items()})
     return Ran(y, lambda: last_valid(ctx, y, spec, False), list(out.values()))
 
 
 def _kept_where_empty(ctx: LoweringContext, spec: TensorSpec, initial: Mapping[str, str],
                       out: Mapping[str, str]) -> dict[str, str]:
-    """ONNX's native ops on a row of length 0: its states are kept exactly (the Scan's blend does the same)."""
+    """A row with 0 steps in this chunk keeps its states exactly. The lowerings run such a row for one
+    step (the guards give every kernel at least one step, `compiler/guards.py`), and onnxruntime's
+    native ops would zero it anyway; its input states are taken back here."""
     if spec.lengths is None:
         return dict(out)
     g = ctx.g
-    lengths = spec.lengths
+    lengths = ctx.valid_lengths[spec.lengths]
     empty = ctx.cached(("empty_rows", lengths), lambda: g.unsqueeze(
-        g.op("Equal", lengths, g.const("zero_i64", 0, "int64"), name=f"{lengths}/empty"), [1]))  # (batch, 1)
+        g.op("Equal", lengths, g.const("zero_i64", 0, "int64"), name=f"{spec.lengths}/empty"), [1]))  # (batch, 1)
     return {name: g.op("Where", empty, initial[name], value, name=f"{name}_kept") for name, value in out.items()}
 
 

@@ -16,7 +16,7 @@ The document (schema: `schema()`, shipped as ``rnngraph/dsl/model.schema.json``)
      "outputs": {"tags": "dense0"}}
 
 - ``inputs``: the arguments of `Input` (``features`` or ``tokens``, ``sequence``,
-  ``lengths``, ``time``; ``count: true`` for a runtime count).
+  ``lengths``, ``time``; ``count: true`` and its ``max`` for a runtime count).
 - ``layers``: one entry per node, each after the nodes it reads: its node ``name``,
   its layer ``type`` and fields (every init field of the dataclass; nested cells and
   configurations as ``{"type": ..., ...}`` objects), and ``inputs`` mapping each input
@@ -65,7 +65,7 @@ SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "model.schema.json")
 def input_entry(name: str, spec: TensorSpec) -> dict[str, Any]:
     """The `Input(...)` arguments that declare `spec`."""
     if spec.kind == SCALAR:
-        return {"name": name, "count": True}
+        return {"name": name, "count": True, "max": spec.count_max}
     entry: dict[str, Any] = {"name": name}
     entry["tokens" if spec.is_tokens else "features"] = spec.vocab if spec.is_tokens else spec.features
     if spec.kind == VECTOR:

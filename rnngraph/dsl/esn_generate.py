@@ -22,9 +22,6 @@ from rnngraph.dsl.params import ParamSpec
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec
 from rnngraph.errors import ModelError, invalid
 
-#: the symbolic name of the generated output's time axis
-STEPS_AXIS = "steps"
-
 
 @dataclass(frozen=True)
 class Generative(Layer):
@@ -86,7 +83,7 @@ class Generative(Layer):
         if self.feed_input and x.features != out:
             raise invalid(self.describe(), "feed_input", f"False, since the input has {x.features} features and "
                           f"the cell outputs {out} (feeding outputs back as inputs needs equal sizes)", True)
-        generated = TensorSpec(SEQUENCE, out, None, None, STEPS_AXIS)
+        generated = TensorSpec(SEQUENCE, out, None, None, steps.time)  # the axis named after the count
         return generated, x.with_features(out)
 
     def param_specs(self, inputs: dict[str, TensorSpec]) -> dict[str, ParamSpec]:

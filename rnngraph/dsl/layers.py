@@ -23,6 +23,10 @@ from rnngraph.dsl.tensor import SCALAR, SEQUENCE, VECTOR, Node, Tensor, TensorSp
 from rnngraph.errors import ModelError, invalid
 
 DENSE_ACTIVATIONS = ("none", "softmax", "sigmoid", "tanh", "relu")
+#: the largest count a count input takes unless its `max` says otherwise
+DEFAULT_COUNT_MAX = 10_000
+#: the largest `max` a count may declare (an int64 the graph can hold, far beyond any memory)
+COUNT_MAX_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
     sequence: bool = True,
     lengths: str | None = "lengths",
     count: bool = False,
+    max: int | None = None,  # noqa: A002 - reads as the user writes it: Input("n", count=True, max=500)
     time: str = "time",
 ) -> Tensor:
     """A model input named `name`.
@@ -125,6 +130,8 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
       inputs with separate padding need two names, e.g. ``lengths="tgt_lengths"``.
     - ``count=True``: a runtime int64 scalar ``()``, a number of steps (``>= 0``),
       e.g. ``Input("n", count=True)`` for a generated length.
+    - `max`: a count's largest value (default 10 000). The exported graph caps the count
+      there (bare onnxruntime never runs away) and `Session.run` refuses a larger one.
     - `time`: the symbolic name of the time axis. Sequences of different lengths (a
       source and a target) need different names, e.g. ``time="tgt_time"``.
     """
@@ -134,11 +141,17 @@ def Input(  # noqa: N802 - reads like a layer, as in Keras
         if features is not None or tokens is not None:
             raise ModelError(f"{where}: a count input has no `features` or `tokens`; "
                              f"received features={features!r}, tokens={tokens!r}.")
+        limit = DEFAULT_COUNT_MAX if max is None else max
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= COUNT_MAX_LIMIT:
+            raise invalid(where, "max", "a positive integer up to 2**62 (the largest count accepted)", limit)
         # `time` names the axis this count measures, so that outputs generated for it have the
         # symbolic length `name`, e.g. (batch, n, features)
-        out = InputLayer(name=name, spec=TensorSpec(SCALAR, time=name))()
+        out = InputLayer(name=name, spec=TensorSpec(SCALAR, time=name, count_max=limit))()
         assert isinstance(out, Tensor)
         return out
+    if max is not None:
+        raise ModelError(f"{where}: `max` bounds a count input (Input(name, count=True, max=...)); "
+                         f"this input is not a count, received max={max!r}.")
     if (features is None) == (tokens is None):
         raise ModelError(f"{where}: give exactly one of `features` (float input) or `tokens` (token ids), "
                          f"received features={features!r}, tokens={tokens!r}.")

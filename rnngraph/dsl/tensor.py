@@ -42,6 +42,9 @@ class TensorSpec:
     #: a symbolic name for the last axis when its size is only known at run time (attention
     #: weights ``(batch, steps, time)`` end in the source's time axis); `features` is then 0
     feature_axis: str | None = None
+    #: a count's largest value (``scalar`` only): the exported graph caps the count there and a
+    #: session refuses more (`Input(name, count=True, max=...)`)
+    count_max: int | None = None
 
     @property
     def dtype(self) -> str:

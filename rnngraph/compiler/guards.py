@@ -1,0 +1,223 @@
+"""Guards that make an exported graph total: a defined result for every input its signature admits.
+
+A device runs the file in bare onnxruntime, with no Python in front, and onnxruntime's
+recurrent kernels abort the whole process on empty tensors (GRU on time 0 or batch 0, LSTM
+on batch 0); a Loop runs for as long as its trip count says. So the graph itself guards,
+with four rules (docs/errors.md, "What an exported graph does"):
+
+- empty inputs: every batch-first input is padded to at least one row and one step
+  (``Pad``, a no-op copy otherwise), so no kernel ever sees an empty tensor; each output
+  is then cut back to the real batch and time sizes (``Slice``), and a time axis of 0
+  counts as a row of length 0 (below). Batch 0 and time 0 thus give zeros of the right
+  shape, a count's axis as long as the capped count. Flat, without an ``If``: the lowered
+  graph stays at the top level, where onnxruntime's int8 quantizer and tools look.
+- lengths: a lengths input may be left out: the graph input has an empty initializer of
+  the same name (onnxruntime makes such an input optional) which means "every row full".
+  Given lengths are clamped to ``0..time``. The lowerings read ``max(L, 1)``, so no kernel
+  meets a row of 0 steps, and a row of length 0 gets 0 in every output.
+- counts: each count input is clipped to ``0..max`` (its declared maximum,
+  `Input(name, count=True, max=...)`) before any Loop reads it.
+- NaN (`nan_rule`): a NaN in a valid step makes that step's output and every later one of
+  its row NaN, and the row's final states; padded steps stay 0. The Scan lowering computes
+  that itself (its padded outputs are cleared after the loop); onnxruntime's native
+  LSTM/GRU give ordinary numbers after a NaN, so the native path marks the rows outside the op.
+
+The lowerings read the public names (``x``, ``lengths``, ``n``); `Guards.redirect` points
+every node emitted after the prelude at the guarded values instead, so no lowering knows of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnx import NodeProto, numpy_helper
+
+from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.idioms import reduce
+from rnngraph.dsl.model import Model
+from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec
+
+#: written to the metadata as ``rnngraph.guards``: a session passes empty inputs to such a graph
+VERSION = "1"
+
+
+@dataclass
+class Guards:
+    """The guarded values of one export, from `prelude`."""
+
+    g: GraphBuilder
+    model: Model
+    #: public input name -> the guarded value the lowerings read
+    guarded: dict[str, str] = field(default_factory=dict)
+    #: symbolic axis name -> its real size as a 1-element int64 value (batch, time axes)
+    sizes: dict[str, str] = field(default_factory=dict)
+    #: ``(max(batch, 1),)`` bool (or ``(1,)``): rows that give 0 in every output; None: none can
+    empty_rows: str | None = None
+    #: lengths input -> its clamped value ``0..time`` (batch padded), before the lowerings' ``max(L, 1)``:
+    #: what a chunk model advances its streams by (a row of a chunk may have 0 steps)
+    valid_lengths: dict[str, str] = field(default_factory=dict)
+    #: ``(1,)`` int64: the rows the padding adds, 1 for an empty batch, else 0
+    missing_rows: str | None = None
+    #: the number of nodes of the prelude: the lowered graph starts after them
+    prelude_end: int = 0
+    _built: dict[tuple[str | int, ...], str] = field(default_factory=dict)
+
+    def redirect(self) -> None:
+        """Point every node emitted after the prelude (bodies included) at the guarded values."""
+        rename(self.g.nodes[self.prelude_end:], self.guarded)
+
+    def output(self, value: str, spec: TensorSpec, zero_empty_rows: bool = True) -> str:
+        """An output: 0 in the empty rows (unless not `zero_empty_rows`), cut back to the real batch and time sizes.
+
+        A chunk model's final states keep the state of a row with no step in the chunk (it was taken
+        back by the streaming lowering), so they are not zeroed.
+        """
+        if spec.kind == SCALAR:
+            return value
+        g = self.g
+        dims = spec.dims()
+        empty = self.empty_rows if zero_empty_rows else None
+        if empty is not None:
+            rows = self._once(("rows", len(dims)), lambda: g.unsqueeze(empty, list(range(1, len(dims))))
+                              if len(dims) > 1 else empty)
+            zero = g.const("zero", np.zeros((), dtype=np.dtype(spec.dtype)), spec.dtype)
+            value = g.op("Where", rows, zero, value, name="empty_rows_zeroed")
+        axes = tuple(axis for axis, d in enumerate(dims) if isinstance(d, str) and d in self.sizes)
+        if not axes:
+            return value
+        names = tuple(str(dims[axis]) for axis in axes)
+        ends = self._once(("ends", *names), lambda: g.op("Concat", *[self.sizes[n] for n in names], axis=0)
+                          if len(names) > 1 else self.sizes[names[0]])
+        return g.op("Slice", value, g.const("starts", [0] * len(axes), "int64"), ends,
+                    g.const("axes", list(axes), "int64"), name="real_sizes")
+
+    def pad_rows(self, value: str, rank: int) -> str:
+        """A batch-first ``value`` of another graph input (a chunk model's state) padded like the model's inputs."""
+        if self.missing_rows is None:
+            return value
+        g = self.g
+        zero = g.const("zero", [0], "int64")
+        pads = g.op("Concat", *[zero] * rank, self.missing_rows, *[zero] * (rank - 1), axis=0, name="state_pads")
+        return g.op("Pad", value, pads, name="at_least_one_row")
+
+    def cut_rows(self, value: str) -> str:
+        """A batch-first ``value`` cut back to the real batch size (the counterpart of `pad_rows`)."""
+        if "batch" not in self.sizes:
+            return value
+        g = self.g
+        return g.op("Slice", value, g.const("starts", [0], "int64"), self.sizes["batch"],
+                    g.const("axes", [0], "int64"), name="real_batch")
+
+    def _once(self, key: tuple[str | int, ...], build: Callable[[], str]) -> str:
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]
+
+
+def prelude(g: GraphBuilder, model: Model) -> Guards:
+    """Emit the input padding, lengths defaults and clamps and count caps; call after declaring the inputs."""
+    guards = Guards(g, model)
+    one, zero = g.const("one", [1], "int64"), g.const("zero", [0], "int64")
+    with g.scope("guard"):
+        for name, spec in model.inputs.items():
+            if spec.kind != SCALAR:
+                guards.sizes.setdefault("batch", g.dim(name, 0))
+            if spec.kind == SEQUENCE:
+                guards.sizes.setdefault(spec.time, g.dim(name, 1))
+        # how many rows and steps the padding adds: max(1 - size, 0), 1 for an empty axis, else 0
+        missing = {axis: g.op("Max", g.op("Sub", one, size), zero, name=f"missing_{axis}")
+                   for axis, size in guards.sizes.items()}
+        guards.missing_rows = missing.get("batch")
+        for name, spec in model.inputs.items():
+            if spec.kind == SCALAR:
+                assert spec.count_max is not None
+                guards.guarded[name] = g.op("Min", g.op("Max", name, g.const("zero_s", 0, "int64")),
+                                            g.const("max", spec.count_max, "int64"), name=f"{name}/capped")
+                continue
+            dims = spec.dims()
+            ends = [missing[d] if isinstance(d, str) and d in missing else zero for d in dims]
+            pads = g.op("Concat", *[zero] * len(dims), *ends, axis=0, name=f"{name}/pads")
+            guards.guarded[name] = g.op("Pad", name, pads, name=f"{name}/at_least_one")
+        for lengths, owners in model.lengths.items():
+            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"])
+        empty_time = [g.op("Equal", guards.sizes[axis], zero) for axis in guards.sizes if axis != "batch"]
+        for flag in empty_time:  # a time axis of 0: every row is a row of length 0
+            guards.empty_rows = flag if guards.empty_rows is None else g.op("Or", guards.empty_rows, flag)
+    guards.prelude_end = len(g.nodes)
+    return guards
+
+
+def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) -> None:
+    g = guards.g
+    # an empty initializer of the input's name: onnxruntime makes the input optional, the empty
+    # default standing for "every row full" (a given (batch,) tensor comes first in the Concat)
+    g.initializers.append(numpy_helper.from_array(np.zeros(0, dtype=np.int64), lengths))
+    batch, time = guards.sizes["batch"], guards.sizes[time_axis]
+    with g.scope(lengths):
+        full = g.op("Expand", time, batch, name="full")
+        given = g.op("Slice", g.op("Concat", lengths, full, axis=0), g.const("zero", [0], "int64"), batch,
+                     name="given_or_full")
+        clamped = g.op("Min", g.op("Max", given, g.const("zero_s", 0, "int64")), time, name="clamped")
+        # the padding row of an empty batch has length 0 too; the lowerings read at least 1 step
+        padded = g.op("Pad", clamped, g.op("Concat", g.const("zero", [0], "int64"), missing_rows, axis=0),
+                      name="padded")
+        guards.valid_lengths[lengths] = padded
+        guards.guarded[lengths] = g.op("Max", padded, g.const("one_s", 1, "int64"), name="at_least_one")
+        empty = g.op("Equal", padded, g.const("zero_s", 0, "int64"), name="empty")
+    guards.empty_rows = empty if guards.empty_rows is None else g.op("Or", guards.empty_rows, empty)
+
+
+def rename(nodes: Iterable[NodeProto], mapping: Mapping[str, str]) -> None:
+    """Replace the inputs named in `mapping`, in `nodes` and in every subgraph below them."""
+    if not mapping:
+        return
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            if name in mapping:
+                node.input[i] = mapping[name]
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                rename(sub.node, mapping)
+
+
+def nan_rule(g: GraphBuilder, x: str, valid: str | None, mask: str | None, reverse: bool, y: str,
+             finals: Mapping[str, str], native: bool) -> tuple[str, dict[str, str]]:
+    """Apply the NaN rule (module docstring) to ``y (batch, time, out)`` and the final states.
+
+    `valid`/`mask` ``(batch, time, 1)`` (bool/float) are None for an unpadded sequence.
+    Scan: only the padded outputs are cleared (a NaN state times a 0 mask is NaN). Native:
+    a step is NaN when the sum of its features is (one ReduceSum: a NaN feature, or +inf
+    beside −inf, which makes the gates NaN too); every valid step from a row's first NaN
+    step on, in the direction of the run, and the row's final states become NaN.
+    """
+    if not native:
+        if valid is None:
+            return y, dict(finals)
+        return g.op("Where", valid, y, g.const("zero_f", 0.0), name="padding_zero"), dict(finals)
+    with g.scope("nan_rule"):
+        nan_step = g.cast(g.op("IsNaN", reduce(g, "ReduceSum", x, [2], keepdims=1)), "float32")  # (batch, time, 1)
+        if mask is not None:  # padded steps hold 0 already; a NaN there is not read
+            nan_step = g.op("Mul", nan_step, mask, name="valid_nan")
+        seen = g.op("CumSum", nan_step, g.const("time_axis", 1, "int64"), reverse=int(reverse), name="seen")
+        poisoned = g.op("Greater", seen, g.const("zero_f", 0.0), name="poisoned")
+        if valid is not None:
+            poisoned = g.op("And", poisoned, valid, name="poisoned_valid")
+        # NaN or 0 per step, added to y: a broadcast Add is ~3x cheaper in onnxruntime than a broadcast Where
+        nan, zero = g.const("nan", np.float32(np.nan)), g.const("zero_f", 0.0)
+        y = g.op("Add", y, g.op("Where", poisoned, nan, zero, name="nan_steps"), name="y")
+        row = g.op("Greater", reduce(g, "ReduceMax", nan_step, [1]), zero, name="row_nan")
+        row_nan = g.op("Where", row, nan, zero, name="nan_rows")
+        return y, {name: g.op("Add", value, row_nan, name=name) for name, value in finals.items()}
+
+
+def propagate_nan(g: GraphBuilder, y: str, maxed: str) -> str:
+    """``maxed (batch, size)``, the ReduceMax of ``y (batch, time, size)`` over time, NaN where y has a NaN.
+
+    onnxruntime's ReduceMax returns the largest number and may skip a NaN; the NaN rule
+    (and NumPy) says the maximum of anything with a NaN is NaN. Padded steps hold 0, never NaN.
+    """
+    any_nan = reduce(g, "ReduceMax", g.cast(g.op("IsNaN", y), "float32"), [1], name="any_nan")
+    return g.op("Where", g.op("Greater", any_nan, g.const("zero_f", 0.0)), g.const("nan", np.float32(np.nan)), maxed,
+                name="max_nan")
