@@ -54,8 +54,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         files = write_ort_format(args.output)
         print(f"wrote {files.ort} and {files.required_operators} (onnxruntime's mobile and minimal builds)")
     if args.triton:
+        import onnx
+
+        from rnngraph.exporters.onnx.write import tensors
         from rnngraph.exporters.triton import write_triton_repository
 
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors(proto.graph)):
+            proto = onnx.load(args.output)  # a large export returned a model that refers to its data file
         name = Path(args.output).name.rsplit(".", 1)[0]
         folder = write_triton_repository(proto, args.triton, name)
         print(f"wrote the Triton model repository entry {folder} (config.pbtxt, 1/model.onnx)")

@@ -110,12 +110,20 @@ def test_a_failed_check_leaves_the_old_pair_and_no_temporary_files(tmp_path, sma
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
-def test_the_returned_proto_keeps_its_weights_inline(tmp_path, small_threshold):
+def test_the_returned_proto_refers_to_the_written_data_file(tmp_path, small_threshold):
+    """Taking the weights back into the returned proto would hold them twice (protobuf keeps a cleared
+    field's memory until the message is freed): the proto refers to the data file, as onnx's own save does."""
     model, params = lstm(16)
-    proto = rg.export(model, params, tmp_path / "m.onnx")
-    assert all(t.data_location == onnx.TensorProto.DEFAULT for t in write.tensors(proto.graph))
-    assert write.initializer_bytes(proto.graph) > 100
-    assert rg.export(model, params).SerializeToString() == proto.SerializeToString()
+    path = tmp_path / "m.onnx"
+    proto = rg.export(model, params, path)
+    [data] = data_files(tmp_path)
+    external = [t for t in write.tensors(proto.graph) if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert external and {e.value for t in external for e in t.external_data if e.key == "location"} == {data}
+    assert proto.SerializeToString() == path.read_bytes()  # the returned proto is the written file
+    in_memory = rg.export(model, params)  # never written: inline, and the same model once loaded
+    assert onnx.load(str(path)).SerializeToString() == in_memory.SerializeToString()
+    with pytest.raises(ExportError, match=r"refers to weights in a data file .* onnx\.load\(path\)"):
+        write.write_model(proto, str(tmp_path / "copy.onnx"), 100, name="m", checked=True)
 
 
 def test_files_get_the_ordinary_mode(tmp_path, small_threshold):

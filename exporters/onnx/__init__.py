@@ -25,6 +25,7 @@ import onnx
 from onnx import helper
 
 from rnngraph.compiler import compile_model
+from rnngraph.compiler.builder import fill_deferred
 from rnngraph.compiler.guards import VERSION as GUARDS_VERSION
 from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.dsl.description import to_json
@@ -92,6 +93,9 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
         + "".join(f", {n}: at most {s.count_max} (larger counts are capped)" for n, s in model.inputs.items()
                   if s.count_max is not None),
     )
+    # the weights go straight into the model's own graph: built inline, protobuf's copies of the graph (a
+    # body into its Scan node, the graph into the model) would hold them two or three times
+    fill_deferred(proto.graph, compiled.deferred)
     proto.ir_version = helper.find_min_ir_version_for(opset_ids)
     metadata = {
         "rnngraph.version": VERSION,
@@ -105,7 +109,7 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
                                       sort_keys=True),
         # the graph answers empty inputs and any lengths itself (rnngraph/compiler/guards.py)
         "rnngraph.guards": GUARDS_VERSION,
-        **self_description(model, params, compiled.graph, opset, resolve(lowering, options)),
+        **self_description(model, params, proto.graph, opset, resolve(lowering, options)),
         **device_metadata(model, compiled),  # names, meanings, state layout, tokens: docs/deploy.md
     }
     helper.set_model_props(proto, metadata)
@@ -150,6 +154,11 @@ def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLi
     `ExportOptions` (the lowering, the Clockwork form, ``streaming=True`` for a chunk
     model with explicit state, `rnngraph.compiler.streaming`); give the lowering there or
     as `lowering`, not both.
+
+    Above `EXTERNAL_DATA_BYTES` of weights, written to `path`, the weights go to a data file
+    beside it and the returned ModelProto refers to that file (as onnx's own external-data
+    save leaves a model): run the file (``Session(path)``), or ``onnx.load(path)`` to get the
+    weights back in memory. That keeps the export's peak memory near twice the weights.
     """
     proto = build_model_proto(model, params, opset, lowering, options=options, check=False)
     large = write.needs_external_data(proto, EXTERNAL_DATA_BYTES)
@@ -158,7 +167,8 @@ def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLi
     elif path is None:
         write.check_external(proto, model.name)
     if path is not None:  # a large model is checked on its files, before they replace anything
-        write.write_model(proto, os.fspath(path), EXTERNAL_DATA_BYTES, name=model.name, checked=not large)
+        write.write_model(proto, os.fspath(path), EXTERNAL_DATA_BYTES, name=model.name, checked=not large,
+                          keep_external=True)
     return proto
 
 

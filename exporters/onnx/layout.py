@@ -73,7 +73,7 @@ def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProt
     offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist(), strict=True))
     probe = {name: (np.arange(sizes[name], dtype=np.float64) + offsets[name] + 1).reshape(spec.shape)
              for name, spec in specs.items()}
-    traced = float_arrays(compile_model(model, probe, opset, options=options).graph)
+    traced = float_arrays(compile_model(model, probe, opset, options=options).filled())
     names = list(traced)
     real = float_arrays(graph)
     flat_probe = np.concatenate([traced[n] for n in names]) if names else np.zeros(0, np.float32)

@@ -68,11 +68,20 @@ def check_file(path: str, name: str) -> None:
         raise ExportError(f"the exported graph of {name!r} failed ONNX's checks (a bug in rnngraph): {exc}") from exc
 
 
-def write_model(proto: onnx.ModelProto, path: str, threshold: int, *, name: str, checked: bool) -> None:
+def write_model(proto: onnx.ModelProto, path: str, threshold: int, *, name: str, checked: bool,
+                keep_external: bool = False) -> None:
     """Write `proto` to `path`; above `threshold` weight bytes with external data (see the module docstring).
 
     `checked`: whether `proto` already passed `check` (large models are checked here, on the files).
+    `keep_external`: leave `proto` referring to the written data file instead of taking its weights
+    back in. protobuf keeps a cleared field's memory until the whole message is freed, so taking
+    the weights back would hold them twice: an export above the threshold keeps its peak memory
+    near twice the weights only this way.
     """
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors(proto.graph)):
+        raise ExportError(f"the model {name!r} refers to weights in a data file beside another model file (an "
+                          "export above the external-data threshold returns it so); read it back with "
+                          "onnx.load(path), which loads the weights, before writing it elsewhere.")
     if not needs_external_data(proto, threshold):
         if not checked:
             check(proto, name)
@@ -82,7 +91,8 @@ def write_model(proto: onnx.ModelProto, path: str, threshold: int, *, name: str,
     previous = referenced_data_files(path)
     try:
         with tempfile.TemporaryDirectory(dir=directory, prefix=TEMP_PREFIX) as tmp:
-            data_name = stage_external(proto, tmp, os.path.basename(path), name=name, check=not checked)
+            data_name = stage_external(proto, tmp, os.path.basename(path), name=name, check=not checked,
+                                       keep_external=keep_external)
             commit(os.path.join(tmp, data_name), os.path.join(directory, data_name))
             commit(os.path.join(tmp, os.path.basename(path)), path)
     except OSError as exc:
@@ -98,12 +108,13 @@ def check_external(proto: onnx.ModelProto, name: str) -> None:
         stage_external(proto, tmp, "model.onnx", name=name, check=True)
 
 
-def stage_external(proto: onnx.ModelProto, folder: str, model_name: str, *, name: str, check: bool) -> str:
+def stage_external(proto: onnx.ModelProto, folder: str, model_name: str, *, name: str, check: bool,
+                   keep_external: bool = False) -> str:
     """Write `model_name` and its data file into `folder`; returns the data file's name.
 
-    The weights move into the data file one tensor at a time and back into `proto` after
-    the model file is written, so the caller's `proto` ends as it began and memory never
-    holds a second copy of all weights.
+    The weights move into the data file one tensor at a time. Unless `keep_external` (and on
+    any error) they are read back into `proto` after the model file is written, so the
+    caller's `proto` ends as it began.
     """
     large = [t for t in tensors(proto.graph) if len(t.raw_data) > INLINE_BYTES]
     digest = hashlib.blake2b(digest_size=8)
@@ -129,14 +140,22 @@ def stage_external(proto: onnx.ModelProto, folder: str, model_name: str, *, name
             f.write(proto.SerializeToString())
         if check:
             check_file(model_path, name)
-    finally:
-        with open(data_path, "rb") as f:
-            for tensor, (offset, length) in zip(large, spans, strict=True):
-                f.seek(offset)
-                tensor.raw_data = f.read(length)
-                tensor.ClearField("external_data")
-                tensor.data_location = onnx.TensorProto.DEFAULT
+    except BaseException:
+        take_back(large, spans, data_path)
+        raise
+    if not keep_external:
+        take_back(large, spans, data_path)
     return data_name
+
+
+def take_back(large: list[onnx.TensorProto], spans: list[tuple[int, int]], data_path: str) -> None:
+    """Read the weights written to `data_path` back into their tensors (inline again)."""
+    with open(data_path, "rb") as f:
+        for tensor, (offset, length) in zip(large, spans, strict=True):
+            f.seek(offset)
+            tensor.raw_data = f.read(length)
+            tensor.ClearField("external_data")
+            tensor.data_location = onnx.TensorProto.DEFAULT
 
 
 def referenced_data_files(path: str) -> set[str]:

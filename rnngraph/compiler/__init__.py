@@ -10,7 +10,7 @@ registry (`rnngraph.dsl.registry`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from onnx import GraphProto
@@ -21,7 +21,7 @@ from rnngraph.compiler import esn_generate as _esn_generate  # noqa: F401 - Gene
 from rnngraph.compiler import generate as _generate  # noqa: F401 - Generate (1-to-N)
 from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the layer lowerings
 from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
-from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.builder import GraphBuilder, fill_deferred
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.guards import prelude
 from rnngraph.compiler.options import ExportOptions, resolve
@@ -38,6 +38,13 @@ class CompiledGraph:
     paths: dict[str, str]
     #: a streaming chunk model's state layout (`streaming.layout`); None for a whole-sequence model
     state: dict[str, object] | None = None
+    #: the data of the large initializers, by name, not yet in `graph` (`builder.fill_deferred` puts it in)
+    deferred: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def filled(self) -> GraphProto:
+        """`graph` with every initializer's data in it (moved out of `deferred`)."""
+        fill_deferred(self.graph, self.deferred)
+        return self.graph
 
 
 def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 17,
@@ -45,7 +52,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
     """`options` (an `ExportOptions`) carries every export choice; `lowering` alone is the short form."""
     options = resolve(lowering, options)
     model.check_params(params)
-    g = GraphBuilder(opset)
+    g = GraphBuilder(opset, deferred={})
     ctx = LoweringContext(g, model, effective(model.param_specs(), params, np.float32), options)
 
     for name, spec in model.inputs.items():
@@ -74,4 +81,5 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         g.op("Identity", value, output=out_name, name=f"output/{out_name}")
         g.add_output(out_name, source.spec.dtype, source.spec.dims())
     state = stream.finish(model) if stream is not None else None
-    return CompiledGraph(g.graph(model.name), ctx.paths, state)
+    assert g.deferred is not None
+    return CompiledGraph(g.graph(model.name), ctx.paths, state, g.deferred)

@@ -26,9 +26,46 @@ def value_info(name: str, dtype: str, dims: Sequence[Dim] | None) -> ValueInfoPr
     return helper.make_tensor_value_info(name, DTYPES[dtype], None if dims is None else list(dims))
 
 
+#: initializers above this size are deferred by a builder that defers (see `GraphBuilder`)
+DEFER_BYTES = 4096
+
+
+def tensor_skeleton(name: str, array: np.ndarray) -> TensorProto:
+    """A TensorProto with the name, type and shape of `array` and no data yet (see `fill_deferred`)."""
+    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+    tensor.dims.extend(array.shape)
+    return tensor
+
+
+def fill_deferred(graph: GraphProto, deferred: dict[str, np.ndarray]) -> None:
+    """Give the deferred initializers of `graph` (and of every Scan/Loop/If body in it) their data.
+
+    Each array leaves `deferred` as its bytes enter the graph, so the two together never hold a
+    weight twice.
+    """
+    for tensor in graph.initializer:
+        if tensor.name in deferred:
+            tensor.raw_data = deferred.pop(tensor.name).tobytes()
+    for node in graph.node:
+        for attr in node.attribute:
+            for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                fill_deferred(body, deferred)
+
+
 class GraphBuilder:
-    def __init__(self, opset: int, registry: set[str] | None = None, scope: Sequence[str] = ()) -> None:
+    """Emits nodes and initializers with scoped, deterministic names.
+
+    With `deferred` (a dict shared by the builder and its bodies), initializers above
+    `DEFER_BYTES` are emitted without their data, which waits in `deferred` by name until
+    `fill_deferred` puts it into the finished model. protobuf copies a message each time it
+    goes into another (a body into its Scan node, a graph into its model), so weights emitted
+    inline would be held two or three times while a large model is assembled.
+    """
+
+    def __init__(self, opset: int, registry: set[str] | None = None, scope: Sequence[str] = (),
+                 deferred: dict[str, np.ndarray] | None = None) -> None:
         self.opset = opset
+        self.deferred = deferred
         self.nodes: list[NodeProto] = []
         self.initializers: list[TensorProto] = []
         self.inputs: list[ValueInfoProto] = []
@@ -96,18 +133,23 @@ class GraphBuilder:
               dtype: str = "float32") -> str:
         """An initializer holding `value` cast to `dtype`; identical small constants are shared."""
         array = np.asarray(value, dtype=np.dtype(dtype))
-        key = (dtype, array.tobytes(), array.shape)
-        if array.size <= 16 and key in self._consts:
+        small = array.size <= 16
+        key = (dtype, array.tobytes(), array.shape) if small else None
+        if key is not None and key in self._consts:
             return self._consts[key]
         name = self.fresh(base)
-        self.initializers.append(numpy_helper.from_array(array, name))
-        if array.size <= 16:
+        if self.deferred is not None and array.nbytes > DEFER_BYTES:
+            self.initializers.append(tensor_skeleton(name, array))
+            self.deferred[name] = np.ascontiguousarray(array)
+        else:
+            self.initializers.append(numpy_helper.from_array(array, name))
+        if key is not None:
             self._consts[key] = name
         return name
 
     def body(self, scope: str | None = None) -> GraphBuilder:
         """A builder for a Scan/Loop/If body: same opset and name registry, the current scope (+ `scope`)."""
-        return GraphBuilder(self.opset, self._names, [*self._scope, *([scope] if scope else [])])
+        return GraphBuilder(self.opset, self._names, [*self._scope, *([scope] if scope else [])], self.deferred)
 
     def add_input(self, name: str, dtype: str, dims: Sequence[Dim] | None) -> str:
         self.inputs.append(value_info(name, dtype, dims))
