@@ -32,7 +32,9 @@ fuzz: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check rnngraph exporters runtime tests samples benchmarks
-	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler rnngraph/interop rnngraph/pytorch exporters runtime
+	$(BIN)/mypy --ignore-missing-imports rnngraph/__init__.py rnngraph/dsl rnngraph/compiler rnngraph/interop rnngraph/pytorch \
+		rnngraph/scaleout rnngraph/train.py rnngraph/ridge.py rnngraph/progress.py rnngraph/files.py rnngraph/loading.py \
+		rnngraph/draw.py rnngraph/verify.py rnngraph/bench exporters runtime
 
 # the speed suite (~8 min on 2 cores): writes benchmarks/results/latest.md and latest.json
 bench: $(STAMP)

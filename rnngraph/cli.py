@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rnngraph.cli_args import model_kind, output_path, parse_feed
 from rnngraph.errors import RnnGraphError
@@ -127,9 +128,9 @@ def describe_onnx(proto: object, size: int | None) -> str:
     return "\n".join(lines)
 
 
-def _all_initializers(graph: object) -> list[object]:
-    out = list(graph.initializer)  # type: ignore[attr-defined]
-    for node in graph.node:  # type: ignore[attr-defined]
+def _all_initializers(graph: Any) -> list[Any]:
+    out = list(graph.initializer)
+    for node in graph.node:
         for attr in node.attribute:
             if attr.g.node:
                 out += _all_initializers(attr.g)

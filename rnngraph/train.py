@@ -1,4 +1,4 @@
-"""Training the readout of an Echo State Network by ridge regression (SPEC §2.5).
+"""Training the readout of an Echo State Network by ridge regression (docs/esn.md).
 
     params = rg.fit_ridge(model, params, inputs=u, targets=d, washout=100, ridge=1e-6)
 
@@ -11,7 +11,7 @@ the readout solves
 where Z and Y hold one column per kept step. Only the sums Z Zᵀ ((F+1)², float64)
 and Y Zᵀ are kept, so data can be fed in chunks that never have to be in memory
 together (`RidgeTrainer`), over any number of sequences. β regularises every column,
-the bias's included, as SPEC §2.5 writes it. `fit_ridge_path` serves a list of ridge
+the bias's included, as docs/esn.md writes it. `fit_ridge_path` serves a list of ridge
 values from the same sums and picks one on a validation split (`rnngraph.ridge`).
 
 Speed: the reservoir steps with a sparse W (scipy.sparse CSR, ~d·N² multiply-adds per

@@ -1,4 +1,4 @@
-"""SPEC §1.6: attention — a translation-style model, GRU encoder, LSTM decoder, additive attention, greedy decoding.
+"""docs/attention.md: a translation-style model, GRU encoder, LSTM decoder, additive attention, greedy decoding.
 
     rnngraph verify samples/attention.py --time 9
     python samples/attention.py attention.png      # also draws the attention weights of "我爱中国" → "I love China"

@@ -1,4 +1,4 @@
-"""SPEC §1.6, trained: an attention encoder-decoder that reverses a token sequence.
+"""docs/attention.md, trained: an attention encoder-decoder that reverses a token sequence.
 
     python samples/train/attention_reverse.py        # trains it in PyTorch (about a minute), writes the .npz
     python samples/attention_reverse.py [out.png]    # held-out exact match via onnxruntime; the heatmap

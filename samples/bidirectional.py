@@ -1,4 +1,4 @@
-"""SPEC §2.3: bidirectional RNN — a part-of-speech-style tagger.
+"""docs/bidirectional.md: bidirectional RNN — a part-of-speech-style tagger.
 
 Each step's tag reads both sides of the sentence: a forward run over x_1..x_T and a
 backward run over x_T..x_1 (with `lengths`, each row's backward run starts at its

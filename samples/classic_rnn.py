@@ -1,4 +1,4 @@
-"""SPEC §1.1/§1.7: classic RNN, N-to-N — a tagger with a softmax readout at every step.
+"""docs/classic-rnn.md: classic RNN, N-to-N — a tagger with a softmax readout at every step.
 
     rnngraph verify samples/classic_rnn.py --time 500
 """

@@ -1,4 +1,4 @@
-"""SPEC §2.7: Clockwork RNN — the survey's example, H = 256 in four groups with periods 1, 2, 4, 8.
+"""docs/clockwork.md: Clockwork RNN — the survey's example, H = 256 in four groups with periods 1, 2, 4, 8.
 
 The period-1 group updates at every step and reads all 256 units; the period-8
 group updates at steps 0, 8, 16, … only and reads itself (slow feeds fast). The

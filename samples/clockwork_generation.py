@@ -1,4 +1,4 @@
-"""SPEC §2.7: the sequence-generation task of Koutník et al. (2014) — Clockwork RNN vs SRN vs LSTM.
+"""docs/clockwork.md: the sequence-generation task of Koutník et al. (2014) — Clockwork RNN vs SRN vs LSTM.
 
     python samples/train/clockwork_generation.py    # trains the three (about a minute), writes the .npz
     python samples/clockwork_generation.py          # the MSE table of the saved weights, via onnxruntime

@@ -1,4 +1,4 @@
-"""SPEC §2.4: a deep (stacked) RNN mixing cells, one layer bidirectional, with residual connections.
+"""docs/deep.md: a deep (stacked) RNN mixing cells, one layer bidirectional, with residual connections.
 
     h1 = GRU(x)                                   (batch, time, 32)
     h2 = [LSTM→(h1); LSTM←(h1)] + h1              (batch, time, 32)   bidirectional, residual

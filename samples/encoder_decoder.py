@@ -1,4 +1,4 @@
-"""SPEC §1.4: encoder-decoder (N-to-M) — a GRU encoder, an LSTM decoder, greedy decoding in the graph.
+"""docs/encoder-decoder.md: encoder-decoder (N-to-M) — a GRU encoder, an LSTM decoder, greedy decoding in the graph.
 
     rnngraph verify samples/encoder_decoder.py --time 9
 

@@ -1,4 +1,4 @@
-"""SPEC §2.5: Echo State Network on the Mackey–Glass series (τ = 17) — one-step prediction and free run.
+"""docs/esn.md: Echo State Network on the Mackey–Glass series (τ = 17) — one-step prediction and free run.
 
     python samples/esn_mackey_glass.py                     # trains, prints the test NRMSEs
     rnngraph verify samples/esn_mackey_glass.py --time 300

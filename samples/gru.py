@@ -1,4 +1,4 @@
-"""SPEC §2.1.4 / §2.6: GRU — frame-level speech activity detection.
+"""docs/gru.md: GRU — frame-level speech activity detection.
 
 Acoustic frames ``(batch, time, 20)``; two stacked GRUs, one per reset placement,
 to show that the option is explicit: ``linear_before_reset=True`` is the layout of

@@ -1,4 +1,4 @@
-"""SPEC §2.1: LSTM — a tagger that labels every step of a padded sequence.
+"""docs/lstm.md: LSTM — a tagger that labels every step of a padded sequence.
 
 Word vectors ``(batch, time, 16)`` with their `lengths`; an LSTM carries both a
 hidden state h and a cell state c; a softmax picks one of 12 tags per word.

@@ -1,4 +1,4 @@
-"""SPEC §2.1, coupled gates (CIFG): a smaller LSTM scoring anomalies over a window of metrics.
+"""docs/lstm.md, coupled gates (CIFG): a smaller LSTM scoring anomalies over a window of metrics.
 
 The input gate is tied to the forget gate, i_t = 1 - f_t: what the cell forgets
 is exactly what it makes room for. That drops a quarter of the gate weights

@@ -1,4 +1,4 @@
-"""SPEC §2.1 with peepholes (Gers & Schmidhuber): an event-timing detector.
+"""docs/lstm.md with peepholes (Gers & Schmidhuber): an event-timing detector.
 
 Peepholes let the gates read the cell state itself (p ⊙ c_{t-1} for the input and
 forget gates, p ⊙ c_t for the output gate), which is what makes an LSTM good at

@@ -1,4 +1,4 @@
-"""SPEC §1.3: sequence-to-vector (N-to-1) — a sentiment-style classifier.
+"""docs/seq2vec.md: sequence-to-vector (N-to-1) — a sentiment-style classifier.
 
 Each sentence arrives as a padded batch of word vectors ``(batch, time, 16)`` with
 its `lengths`; the readout is applied once per sentence, to the output of its own

@@ -1,4 +1,4 @@
-"""SPEC §2.2: Simple Recurrent Network (Elman) — context units feed back h_{t-1}.
+"""docs/classic-rnn.md: Simple Recurrent Network (Elman) — context units feed back h_{t-1}.
 
 Lowers exactly like the classic RNN; here with a sigmoid readout (multi-label per step).
 """

@@ -1,4 +1,4 @@
-"""SPEC §1.2: vector-to-sequence (1-to-N), mode "every" — the feature vector conditions every step.
+"""docs/vec2seq.md: vector-to-sequence (1-to-N), mode "every" — the feature vector conditions every step.
 
 x_t = [v; E[argmax y_{t-1}]]: the image features are the input at every step, next to the
 embedding of the previous step's token (step 0: a zero vector, no start token). The

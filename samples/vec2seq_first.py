@@ -1,4 +1,4 @@
-"""SPEC §1.2: vector-to-sequence (1-to-N), mode "first" — a caption-like token sequence from image features.
+"""docs/vec2seq.md: vector-to-sequence (1-to-N), mode "first" — a caption-like token sequence from image features.
 
 The feature vector is the input at step 0 only; every later step reads a zero input
 plus the embedding of the token it emitted the step before (greedy generation, step 0

@@ -1,4 +1,4 @@
-"""Attention (SPEC §1.6): scores, masking, hoisting, primitive ops, near-ties in greedy verification."""
+"""Attention (docs/attention.md): scores, masking, hoisting, primitive ops, near-ties in greedy verification."""
 
 from __future__ import annotations
 

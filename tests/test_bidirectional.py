@@ -1,4 +1,4 @@
-"""Bidirectional (SPEC §2.3): merges, N-to-1 final state [h→_T; h←_1], ragged batches, use as an encoder."""
+"""Bidirectional (docs/bidirectional.md): merges, N-to-1 final state [h→_T; h←_1], ragged batches, use as an encoder."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_mul_and_ave_merges_are_what_they_say():
 
 
 def test_usable_as_an_encoder():
-    """Encoder final state [h→_T; h←_1], projected, starts a decoder (SPEC §1.4 `init`)."""
+    """Encoder final state [h→_T; h←_1], projected, starts a decoder (docs/encoder-decoder.md `init`)."""
     src = rg.Input("src", features=5)
     tgt = rg.Input("tgt", features=3, lengths="tgt_lengths")
     memory, context = rg.Bidirectional(rg.RNN(6), returns=("sequence", "last"))(src)

@@ -1,4 +1,4 @@
-"""Clockwork RNN (SPEC §2.7): the cell's description, its mask, the oracle, and ONNX against the oracle."""
+"""Clockwork RNN (docs/clockwork.md): the cell's description, its mask, the oracle, and ONNX against the oracle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Encoder-decoder (SPEC §1.4): every context × use, teacher-forced and greedy, every cell, padding.
+"""Encoder-decoder (docs/encoder-decoder.md): every context × use, teacher-forced and greedy, every cell, padding.
 
 Each model here has both a teacher-forced and a greedy node on the same memory, so
 one export checks both lowerings against the oracle.

@@ -1,4 +1,4 @@
-"""Deep, stacked RNNs (SPEC §2.4): any depth, any cells, bidirectional layers, residual connections."""
+"""Deep, stacked RNNs (docs/deep.md): any depth, any cells, bidirectional layers, residual connections."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def garbage_padded(feeds: dict, value: float) -> dict:
 @pytest.mark.parametrize("lowering", ["scan", "native"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_padded_steps_are_never_read(cell, lowering, reverse, garbage):
-    """SPEC: past its length a row's state is frozen. What the caller put there (NaN from a
+    """docs/README.md: past its length a row's state is frozen. What the caller put there (NaN from a
     pandas frame, inf) must not reach any output: the Scan's blend s + m·(new − s) gives
     NaN for m = 0 and new = NaN, so the padded steps must be cleared before the loop."""
     x = rg.Input("x", features=4)
@@ -80,7 +80,7 @@ def test_padded_steps_are_never_read_in_a_deep_bidirectional_stack():
 
 
 def test_a_padded_input_passed_through_is_zero_past_each_length():
-    """Both sides agree with SPEC ("outputs are 0 past the length"), also for an input that is an output."""
+    """Both sides agree with docs/README.md ("outputs are 0 past the length"), also for an input that is an output."""
     x = rg.Input("x", features=3)
     model = rg.Model(x, {"echo": x, "h": rg.Recurrent(rg.RNN(4))(x)})
     feeds = garbage_padded(model.example_inputs(3, 5, seed=1), np.nan)

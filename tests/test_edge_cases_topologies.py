@@ -1,8 +1,8 @@
 """Review of the topologies: sequences whose padded steps hold arbitrary values (raw inputs).
 
 A model input's steps past a row's length are whatever the caller left there (padding
-tokens' vectors, stale buffers). Every layer's output there is 0 (SPEC conventions), and
-pooling reads valid steps only (SPEC §1.3, §1.4) — also where a layer reads such an input
+tokens' vectors, stale buffers). Every layer's output there is 0 (the conventions of docs/README.md), and
+pooling reads valid steps only (docs/seq2vec.md, docs/encoder-decoder.md) — also where a layer reads such an input
 directly: a residual connection around a stack's first layer, a decoder over raw features.
 """
 

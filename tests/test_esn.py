@@ -1,4 +1,4 @@
-"""Echo State Network cell (SPEC §2.5): validation, reservoir draw, driven export vs the oracle."""
+"""Echo State Network cell (docs/esn.md): validation, reservoir draw, driven export vs the oracle."""
 
 from __future__ import annotations
 

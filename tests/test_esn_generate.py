@@ -1,4 +1,4 @@
-"""Generative (closed-loop) mode, SPEC §2.5: priming Scan + Loop over a runtime number of steps."""
+"""Generative (closed-loop) mode, docs/esn.md: priming Scan + Loop over a runtime number of steps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ridge training of the ESN readout (SPEC §2.5): teacher forcing, washout, streaming, several sequences."""
+"""Ridge training of the ESN readout (docs/esn.md): teacher forcing, washout, streaming, several sequences."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""1-to-N generation (SPEC §1.2): onnxruntime's Loop against the oracle, for every cell and option."""
+"""1-to-N generation (docs/vec2seq.md): onnxruntime's Loop against the oracle, for every cell and option."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def test_feature_projection_is_hoisted_with_feedback(mode):
 
 
 def test_oracle_follows_spec_by_hand():
-    """The oracle against the equations of SPEC §1.2 written out for an RNN, N = 3, mode first, argmax feedback."""
+    """The oracle against docs/vec2seq.md's equations written out for an RNN, N = 3, mode first, argmax feedback."""
     v = rg.Input("v", features=3, sequence=False)
     n = rg.Input("n", count=True)
     y, ids = rg.Generate(rg.RNN(4), mode="first", readout=rg.Dense(5, "softmax"), feedback="argmax",

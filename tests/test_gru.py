@@ -1,4 +1,4 @@
-"""GRU (SPEC §2.1.4 / §2.6): both reset placements, on every lowering path, against the oracle."""
+"""GRU (docs/gru.md): both reset placements, on every lowering path, against the oracle."""
 
 import json
 

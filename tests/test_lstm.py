@@ -1,4 +1,4 @@
-"""LSTM (SPEC §2.1): every option combination, on every lowering path, against the oracle."""
+"""LSTM (docs/lstm.md): every option combination, on every lowering path, against the oracle."""
 
 import json
 

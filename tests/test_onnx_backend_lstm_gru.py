@@ -35,7 +35,7 @@ def run_case(case, cell, d):
     if "initial_h" in case.inputs:
         initial = rg.Input("h0", features=cell.hidden, sequence=False)
         feeds["h0"] = case.inputs["initial_h"][d]
-    if "initial_c" in case.inputs:  # Recurrent's initial_state sets h only; c starts at 0 (SPEC §1.4)
+    if "initial_c" in case.inputs:  # Recurrent's initial_state sets h only; c starts at 0 (docs/encoder-decoder.md)
         assert not np.any(case.inputs["initial_c"][d]), f"{case.name}: a non-zero initial_c is not expressible"
     if lengths is not None:
         feeds["lengths"] = lengths

@@ -1,4 +1,4 @@
-"""N-to-1 (SPEC §1.3): Recurrent(..., returns="last"|"mean"|"max"|"state") and the `initial_state` input."""
+"""N-to-1 (docs/seq2vec.md): Recurrent(..., returns="last"|"mean"|"max"|"state") and the `initial_state` input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lowering of attention (SPEC §1.6) from primitive ONNX ops, split into the part before the loop and the step.
+"""Lowering of attention (docs/attention.md) from primitive ONNX ops, split into the part before the loop and the step.
 
 Before the decoding loop (`prepare_attention`, once per model):
     keys  = memory·Uᵀ          (batch, T, units)   additive

@@ -1,4 +1,4 @@
-"""Lowerings of the decoders (SPEC §1.4, §1.6): teacher-forced and greedy.
+"""Lowerings of the decoders (docs/encoder-decoder.md, docs/attention.md): teacher-forced and greedy.
 
 Everything that does not depend on the decoder step is computed once, before the loop:
 the context c, the initial states, the attention keys and mask bias, the embedded

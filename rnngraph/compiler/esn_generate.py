@@ -1,4 +1,4 @@
-"""Lowering of `Generative` (the ESN's generative mode, SPEC §2.5): a Scan to prime, a Loop to generate.
+"""Lowering of `Generative` (the ESN's generative mode, docs/esn.md): a Scan to prime, a Loop to generate.
 
     primed, finals = Scan(cell) over x                      (batch, time, L); state after each row's last step
     Loop steps times (trip count = the `steps` input):

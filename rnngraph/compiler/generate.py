@@ -1,4 +1,4 @@
-"""Lowering of 1-to-N generation (SPEC §1.2) to one ONNX ``Loop`` whose trip count is the count input.
+"""Lowering of 1-to-N generation (docs/vec2seq.md) to one ONNX ``Loop`` whose trip count is the count input.
 
     Loop(M = n, cond = "", states…, f_0) -> states_N…, f_N, ys (n, batch, out)
 

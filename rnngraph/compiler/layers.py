@@ -20,7 +20,7 @@ def lower_input(ctx: LoweringContext, node: str, layer: InputLayer, sources: Map
     """The graph input of the same name; a padded float sequence with its padded steps set to 0.
 
     Past a row's length the caller may have put anything, NaN included; the model must not
-    read it (SPEC: the state is frozen there). The Scan's padding blend ``s + m·(new − s)`` and
+    read it (docs/README.md: the state is frozen there). The Scan's padding blend ``s + m·(new − s)`` and
     a product with the mask both turn a NaN there into NaN, so the padded steps are cleared
     once here, with `Where`, and every layer sees 0 there (the invariant of `LoweringContext`).
     """

@@ -37,7 +37,7 @@ class Ran:
 
 
 def merge(g: GraphBuilder, how: str, a: str, b: str) -> str:
-    """Combine forward and backward outputs on the last axis (SPEC §2.3)."""
+    """Combine forward and backward outputs on the last axis (docs/bidirectional.md)."""
     if how == "concat":
         return g.op("Concat", a, b, axis=-1, name="merge")
     if how == "sum":

@@ -1,4 +1,4 @@
-"""`Attention`: how a decoder step looks at the encoder states (SPEC §1.6).
+"""`Attention`: how a decoder step looks at the encoder states (docs/attention.md).
 
 For decoder step i, with encoder states h_1..h_T (the memory) and the decoder's
 previous output state s = s_{i-1}:

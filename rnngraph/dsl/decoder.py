@@ -1,4 +1,4 @@
-"""`Decoder`: the N-to-M half of an encoder-decoder (SPEC §1.4), with optional attention (§1.6).
+"""`Decoder`: the N-to-M half of an encoder-decoder (docs/encoder-decoder.md), optional attention (docs/attention.md).
 
 The encoder is any recurrent stack; its output sequence ``memory (batch, T, H)``
 (with the source's `lengths`) is what the decoder reads.

@@ -1,4 +1,4 @@
-"""`Embedding`: token ids to dense vectors (the input side of SPEC §1.4 and §1.6)."""
+"""`Embedding`: token ids to dense vectors (the input side of docs/encoder-decoder.md, docs/attention.md)."""
 
 from __future__ import annotations
 

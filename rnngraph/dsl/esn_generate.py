@@ -5,7 +5,7 @@
     generated, primed = Generative(ESN(300, outputs=1))(u, n)
     # generated (batch, steps, 1), primed (batch, time, 1)
 
-This is the generative mode of the Echo State Network (SPEC §2.5); it works with
+This is the generative mode of the Echo State Network (docs/esn.md); it works with
 any cell. Exported as one ONNX graph: a Scan over the priming sequence, then a
 Loop whose trip count is the `steps` input.
 """
@@ -25,7 +25,7 @@ from rnngraph.errors import ModelError, invalid
 
 @dataclass(frozen=True)
 class Generative(Layer):
-    """Closed-loop generation after priming (SPEC §2.5, generative mode).
+    """Closed-loop generation after priming (docs/esn.md, generative mode).
 
     Inputs: ``x`` the priming sequence ``(batch, time, K)`` (padded rows end at their
     own length), ``steps`` an int64 scalar (``Input(name, count=True)``), ``>= 0``.

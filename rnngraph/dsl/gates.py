@@ -6,7 +6,7 @@ stack them in different orders. Each order is written down here, once, by gate
 name; every permutation is derived from two names, never typed as a tuple of
 indices.
 
-Gate names (the SPEC's):
+Gate names (as docs/lstm.md and docs/gru.md write them):
 - LSTM: ``i`` input, ``o`` output, ``f`` forget, ``c`` cell candidate
   (PyTorch calls it ``g``).
 - GRU: ``z`` update, ``r`` reset, ``h`` candidate (PyTorch calls it ``n``).
@@ -27,7 +27,7 @@ from rnngraph.errors import ParameterError
 
 GateOrder = tuple[str, ...]
 
-#: ONNX ``LSTM`` (and rnngraph's storage layout), SPEC conventions
+#: ONNX ``LSTM`` (and rnngraph's storage layout), the conventions of docs/README.md
 ONNX_LSTM: GateOrder = ("i", "o", "f", "c")
 #: ONNX ``LSTM`` peephole input ``P``: one block per peephole gate
 ONNX_LSTM_PEEPHOLES: GateOrder = ("i", "o", "f")

@@ -1,4 +1,4 @@
-"""1-to-N generation: one vector in, a runtime number of steps out (SPEC §1.2).
+"""1-to-N generation: one vector in, a runtime number of steps out (docs/vec2seq.md).
 
     v = Input("v", features=128, sequence=False)             # (batch, 128), e.g. image features
     n = Input("n", count=True)                               # int64 scalar, the number of steps N
@@ -35,7 +35,7 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
 
 @dataclass(frozen=True)
 class Generate(Layer):
-    """Runs `cell` for a runtime number of steps N from one vector `v` (1-to-N, SPEC §1.2).
+    """Runs `cell` for a runtime number of steps N from one vector `v` (1-to-N, docs/vec2seq.md).
 
     Inputs: ``v (batch, features)`` and ``steps``, an int64 scalar count input
     (``Input("n", count=True)``), N ≥ 0. Output: ``y (batch, N, out)`` where ``out`` is

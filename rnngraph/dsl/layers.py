@@ -253,7 +253,7 @@ class Recurrent(Layer):
     The states start at zero unless the optional input `initial_state` (a vector) is
     given. Its width says what it holds (see `initial_states`): the size of the
     cell's first state (its output state, ``h``) sets that state and the others (an
-    LSTM's ``c``) start at zero, as SPEC §1.4 has it for a decoder; the sum of all
+    LSTM's ``c``) start at zero, as docs/encoder-decoder.md has it for a decoder; the sum of all
     state sizes sets every state, concatenated in ``cell.state_sizes()`` order
     (``[h; c]`` for an LSTM), e.g. to resume from the final states of another run.
     With `lengths`, a row's state is frozen past its length and its outputs there
@@ -263,7 +263,7 @@ class Recurrent(Layer):
     `returns` picks the outputs, one kind or a tuple of kinds (outputs in that order):
     - ``sequence`` (default): ``y (batch, time, out)``, every step (N-to-N);
     - ``last``: ``(batch, out)``, the output of the last step processed — step
-      ``lengths[b]-1`` of row b, or step 0 with `reverse` (N-to-1, SPEC §1.3);
+      ``lengths[b]-1`` of row b, or step 0 with `reverse` (N-to-1, docs/seq2vec.md);
     - ``mean`` / ``max``: ``(batch, out)``, the mean / elementwise max of y over each
       row's valid steps only: ``(1/L_b) Σ_{t<L_b} y_t`` and ``max_{t<L_b} y_t``;
     - ``state``: the final states, one ``(batch, size)`` output per entry of

@@ -1,4 +1,4 @@
-"""Topologies over cells: bidirectional (SPEC §2.3) and deep, stacked layers (SPEC §2.4).
+"""Topologies over cells: bidirectional (docs/bidirectional.md) and deep, stacked layers (docs/deep.md).
 
     h = Bidirectional(RNN(32), merge="concat")(x)             # (batch, time, 64)
     v = Bidirectional(RNN(32), returns="last")(x)              # (batch, 64) = [h→_T; h←_1]
@@ -26,7 +26,7 @@ MERGES = ("concat", "sum", "mul", "ave")
 
 @dataclass(frozen=True)
 class Bidirectional(Layer):
-    """A forward and a backward run over the same sequence, merged step by step (SPEC §2.3).
+    """A forward and a backward run over the same sequence, merged step by step (docs/bidirectional.md).
 
         h→_t = fw(h→_{t-1}, x_t)        t = 0 … L_b-1
         h←_t = bw(h←_{t+1}, x_t)        t = L_b-1 … 0   (each row starts at its own last valid step)
@@ -37,7 +37,7 @@ class Bidirectional(Layer):
     ``fw.output_size + bw.output_size`` features; the other merges need equal sizes.
 
     `returns` as in `Recurrent`; ``last`` is ``merge(h→_{L_b-1}, h←_0)`` — for
-    ``concat`` the final state ``[h→_T; h←_1]`` of the SPEC; ``mean``/``max`` pool the
+    ``concat`` the final state ``[h→_T; h←_1]`` of docs/bidirectional.md; ``mean``/``max`` pool the
     merged sequence over valid steps; ``state`` gives the forward run's final states,
     then the backward run's (each ``(batch, size)``, in ``state_sizes()`` order).
     Parameters are those of each cell under ``fw/`` and ``bw/`` (``birnn0/fw/W``).
@@ -130,7 +130,7 @@ def item_state_sizes(layer: Recurrent | Bidirectional) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Stack(Layer):
-    """Deep RNN: layer l reads the output sequence of layer l-1 (SPEC §2.4).
+    """Deep RNN: layer l reads the output sequence of layer l-1 (docs/deep.md).
 
         h^(0) = x
         h^(l) = layer_l(h^(l-1))                   (+ h^(l-1) where layer l is residual)

@@ -1,4 +1,4 @@
-"""PyTorch implementations of the decoders (SPEC §1.4, §1.6): teacher-forced (for training) and
+"""PyTorch implementations of the decoders (docs/encoder-decoder.md, docs/attention.md): teacher-forced (training) and
 greedy (for evaluation), with every context, use and attention score, on a whole batch.
 
 The math is that of `rnngraph.dsl.decoder`: per source row over its valid steps only

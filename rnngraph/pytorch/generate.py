@@ -1,5 +1,5 @@
-"""PyTorch implementations of 1-to-N generation (`Generate`, SPEC §1.2) and closed-loop generation
-after priming (`Generative`, SPEC §2.5)."""
+"""PyTorch implementations of 1-to-N generation (`Generate`, docs/vec2seq.md) and closed-loop generation
+after priming (`Generative`, docs/esn.md)."""
 
 from __future__ import annotations
 

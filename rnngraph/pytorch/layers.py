@@ -1,5 +1,5 @@
 """PyTorch implementations of the basic layers and topologies: Input, Dense, Embedding, Recurrent,
-Bidirectional, Stack (SPEC §1.1, §1.3, §2.3, §2.4)."""
+Bidirectional, Stack (docs/classic-rnn.md, docs/seq2vec.md, docs/bidirectional.md, docs/deep.md)."""
 
 from __future__ import annotations
 

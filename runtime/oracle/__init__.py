@@ -1,4 +1,4 @@
-"""The NumPy oracle: a plain interpreter of rnngraph models, written from SPEC.md.
+"""The NumPy oracle: a plain interpreter of rnngraph models, written from the equations in docs/.
 
     outputs = oracle.run(model, params, x=batch, lengths=lens)
 

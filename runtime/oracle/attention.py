@@ -1,4 +1,4 @@
-"""Oracle of attention (SPEC §1.6) over one source row ``h (L, H)`` of valid steps, in float64.
+"""Oracle of attention (docs/attention.md) over one source row ``h (L, H)`` of valid steps, in float64.
 
     e_j = vᵀ tanh(U h_j + W s)   additive      α = softmax(e)
         = sᵀ W h_j               general       a = Σ_j α_j h_j

@@ -1,4 +1,4 @@
-"""Oracle step of the Clockwork RNN, from SPEC §2.7, on one row.
+"""Oracle step of the Clockwork RNN, from docs/clockwork.md, on one row.
 
 Written from the equations, group by group: each active group reads the input
 and the groups at least as slow as itself (the block-upper-triangular rule,

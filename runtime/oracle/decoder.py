@@ -1,6 +1,6 @@
-"""Oracle evaluators of the decoders (SPEC §1.4, §1.6), one row at a time in float64.
+"""Oracle evaluators of the decoders (docs/encoder-decoder.md, docs/attention.md), one row at a time in float64.
 
-Written from the equations of SPEC.md and `rnngraph.dsl.decoder`, not from the lowering.
+Written from the equations in docs/ and `rnngraph.dsl.decoder`, not from the lowering.
 Greedy decoding runs each row on its own until it emits EOS or `max_len` steps ran;
 the batch then has as many steps as its longest row (what a loop that stops when
 every row has finished produces) and shorter rows are padded.

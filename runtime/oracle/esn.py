@@ -1,6 +1,6 @@
-"""Oracle step of the Echo State Network cell (SPEC §2.5); its closed loop is in `esn_generate`.
+"""Oracle step of the Echo State Network cell (docs/esn.md); its closed loop is in `esn_generate`.
 
-Written from the equations of SPEC.md, on one row, in float64.
+Written from the equations in docs/, on one row, in float64.
 """
 
 from __future__ import annotations

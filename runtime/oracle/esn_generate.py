@@ -1,4 +1,4 @@
-"""Oracle of `Generative` (the ESN's generative mode, SPEC §2.5): prime over the input, then run closed-loop."""
+"""Oracle of `Generative` (the ESN's generative mode, docs/esn.md): prime over the input, then run closed-loop."""
 
 from __future__ import annotations
 

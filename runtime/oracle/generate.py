@@ -1,4 +1,4 @@
-"""Oracle of 1-to-N generation (SPEC §1.2): a plain Python loop per row and per step."""
+"""Oracle of 1-to-N generation (docs/vec2seq.md): a plain Python loop per row and per step."""
 
 from __future__ import annotations
 

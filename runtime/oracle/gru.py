@@ -1,4 +1,4 @@
-"""Oracle step of the GRU cell, written from SPEC.md §2.1.4 / §2.6 on one row, float64."""
+"""Oracle step of the GRU cell, written from docs/gru.md on one row, float64."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from rnngraph.runtime.oracle.core import Env, evaluates, is_sequence, step_for
 
 @evaluates(InputLayer)
 def eval_input(env: Env, node: str, layer: InputLayer, sources: Mapping[str, Source]) -> tuple[np.ndarray, ...]:
-    """The feed; a padded float sequence is 0 past each row's length (SPEC: outputs there are 0),
+    """The feed; a padded float sequence is 0 past each row's length (docs/README.md: outputs there are 0),
     whatever the caller put there, NaN included."""
     x = env.feeds[node]
     spec = layer.spec

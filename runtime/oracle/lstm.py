@@ -1,4 +1,4 @@
-"""Oracle step of the LSTM cell, written from SPEC.md §2.1 on one row, float64."""
+"""Oracle step of the LSTM cell, written from docs/lstm.md on one row, float64."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Oracle evaluators of Recurrent, Bidirectional and Stack (SPEC §1.3, §2.3, §2.4).
+"""Oracle evaluators of Recurrent, Bidirectional and Stack (docs/seq2vec.md, docs/bidirectional.md, docs/deep.md).
 
 Plain loops over rows, each over its own valid steps ``0 … L_b - 1``, written from
-SPEC.md: a layer's output past a row's length is 0, ``last`` is the output of the
+docs/README.md: a layer's output past a row's length is 0, ``last`` is the output of the
 last step the run processed (step ``L_b - 1`` forward, step 0 backward), ``mean`` and
 ``max`` read the valid steps only, and a backward run starts at the row's own last
 valid step.
@@ -63,7 +63,7 @@ def walk(cell: Cell, p: Mapping[str, np.ndarray], x: np.ndarray, lens: np.ndarra
 
 
 def split_initial(layer: Recurrent, value: np.ndarray) -> dict[str, np.ndarray]:
-    """The `initial_state` vector ``(batch, width)`` cut into the states it sets (SPEC §1.4: h only, or all)."""
+    """`initial_state` ``(batch, width)`` cut into the states it sets (h only, or all: docs/encoder-decoder.md)."""
     given = layer.initial_states(value.shape[1])
     cuts = np.cumsum(list(given.values()))[:-1]
     return dict(zip(given, np.split(value, cuts, axis=1), strict=True))

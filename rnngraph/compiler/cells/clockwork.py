@@ -1,4 +1,4 @@
-"""Lowering of the Clockwork RNN cell (SPEC §2.7): the clock is part of the graph.
+"""Lowering of the Clockwork RNN cell (docs/clockwork.md): the clock is part of the graph.
 
 The Scan driver supplies each row's step number t (`SequenceInput.step_index`,
 ``(batch, time, 1)`` float, 0 at the row's first processed step, also in reverse).

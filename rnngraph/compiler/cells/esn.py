@@ -1,4 +1,4 @@
-"""Lowering of the Echo State Network cell (SPEC §2.5). There is no native ONNX op: Scan only.
+"""Lowering of the Echo State Network cell (docs/esn.md). There is no native ONNX op: Scan only.
 
 Hoisted, once for all steps (one MatMul each):
     d_t = W_in[:, 1:] u_t + W_in[:, 0]                  (batch, time, N)   reservoir drive

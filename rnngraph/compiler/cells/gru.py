@@ -1,4 +1,4 @@
-"""Lowering of the GRU cell (SPEC §2.1.4 / §2.6): a lean Scan body, or ONNX's native ``GRU`` op.
+"""Lowering of the GRU cell (docs/gru.md): a lean Scan body, or ONNX's native ``GRU`` op.
 
 Scan body (u_zr, u_h hoisted: ``X·Wᵀ`` plus the biases that sit outside the reset gate):
 

@@ -1,4 +1,4 @@
-"""Lowering of the LSTM cell (SPEC §2.1): a lean Scan body, or ONNX's native ``LSTM`` op.
+"""Lowering of the LSTM cell (docs/lstm.md): a lean Scan body, or ONNX's native ``LSTM`` op.
 
 Scan. The gates are computed in activation groups, each one ``Gemm(h, R_group, u_group)``
 followed by its activation, so that onnxruntime fuses the pair; the group's input

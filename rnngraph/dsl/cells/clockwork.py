@@ -1,4 +1,4 @@
-"""The Clockwork RNN cell (Koutník et al. 2014), SPEC §2.7."""
+"""The Clockwork RNN cell (Koutník et al. 2014), docs/clockwork.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Echo State Network cell, SPEC §2.5: a fixed random reservoir and a trained linear readout.
+"""The Echo State Network cell, docs/esn.md: a fixed random reservoir and a trained linear readout.
 
 The reservoir (W, W_in, W_back) is drawn once, reproducibly from the model seed
 (``model.init(seed)``: each parameter has its own generator, see
@@ -110,7 +110,7 @@ def scaled_columns(first: float, rest: float) -> Initializer:
 
 @dataclass(frozen=True)
 class ESN(Cell):
-    """Echo State Network cell (Jaeger 2001; leaky-integrator form), SPEC §2.5.
+    """Echo State Network cell (Jaeger 2001; leaky-integrator form), docs/esn.md.
 
         x̃(n) = tanh(W_in [1; u(n)] + W x(n-1) + W_back y(n-1))       (W_back only with `feedback`)
         x(n)  = (1 - a) x(n-1) + a x̃(n)                               a = `leak` ∈ (0, 1]

@@ -1,4 +1,4 @@
-"""The GRU cell, SPEC §2.1.4 / §2.6."""
+"""The GRU cell, docs/gru.md."""
 
 from __future__ import annotations
 

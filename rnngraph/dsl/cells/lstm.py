@@ -1,4 +1,4 @@
-"""The LSTM cell, SPEC §2.1, with optional peepholes and coupled (CIFG) gates."""
+"""The LSTM cell, docs/lstm.md, with optional peepholes and coupled (CIFG) gates."""
 
 from __future__ import annotations
 

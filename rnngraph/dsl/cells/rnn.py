@@ -1,4 +1,4 @@
-"""The classic (Elman) RNN cell, SPEC §1.1 and §2.2."""
+"""The classic (Elman) RNN cell, docs/classic-rnn.md."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class RNN(Cell):
 
 @dataclass(frozen=True)
 class SRN(RNN):
-    """Simple Recurrent Network (Elman, SPEC §2.2).
+    """Simple Recurrent Network (Elman, docs/classic-rnn.md).
 
     The context units hold h_{t-1} with fixed weight 1 and feed the hidden layer
     at the next step, which is exactly the classic RNN: it lowers and computes
