@@ -56,6 +56,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.quantize and args.dtype != "float32":
             raise ExportError(f"--quantize {args.quantize} and --dtype {args.dtype} cannot be combined: int8 "
                                 f"quantization starts from the float32 export; give one of them.")
+        if args.dtype == "float16" and args.streaming and args.lowering == "auto":
+            # onnxruntime 1.32 crashes on float16 chunk models with native LSTM/GRU/RNN nodes (precision.py)
+            options = ExportOptions(lowering="scan", streaming=True)
         # the float32 export is written beside the output first; the reduced-precision copy replaces it
         with tempfile.TemporaryDirectory(dir=Path(args.output).resolve().parent, prefix=".rnngraph-") as tmp:
             float32 = Path(tmp) / Path(args.output).name

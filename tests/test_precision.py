@@ -82,9 +82,12 @@ def test_float16_weights_and_smaller_file(clockwork, tmp_path):
 
 
 @pytest.mark.parametrize("lowering", ["native", "scan"])
-def test_without_lengths_and_at_batch_one_and_one_step(lowering, tmp_path):
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_without_lengths_and_at_batch_one_and_one_step(cell, lowering, tmp_path):
+    # the native LSTM/GRU nodes of a float16 file run through casts onnxruntime inserts (no float16 CPU kernel)
     x = rg.Input("x", features=3)
-    model = rg.Model(x, {"y": rg.Recurrent(rg.LSTM(5))(x)})
+    layer = rg.LSTM(5) if cell == "LSTM" else rg.GRU(5, linear_before_reset=True)
+    model = rg.Model(x, {"y": rg.Recurrent(layer)(x)})
     params = model.init(1)
     src = tmp_path / "m.onnx"
     export(model, params, src, options=rg.ExportOptions(lowering=lowering))
@@ -122,3 +125,51 @@ def test_bad_arguments(clockwork, tmp_path):
         to_float16(src, src)
     with pytest.raises(ExportError, match="no such directory"):
         quantize_int8(src, tmp_path / "nowhere" / "q.onnx")
+
+
+def test_weights_as_external_data_stay_external(tmp_path):
+    """A large export keeps its weights in a data file beside it; so do its int8 and float16 copies."""
+    x = rg.Input("x", features=3)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.GRU(41, linear_before_reset=True))(x)})  # weights over 1 KiB
+    params = model.init(2)
+    proto = export(model, params, tmp_path / "small.onnx", options=rg.ExportOptions(lowering="scan"))
+    src = tmp_path / "big.onnx"
+    onnx.save(proto, str(src), save_as_external_data=True, location="big.onnx.data", size_threshold=0)
+    xs = np.random.default_rng(4).standard_normal((2, 5, 3)).astype(np.float32)
+    ref = oracle.run(model, params, x=xs)["y"]
+    for precision, convert in (("int8", quantize_int8), ("float16", to_float16)):
+        dst = convert(src, tmp_path / f"big.{precision}.onnx")
+        assert (tmp_path / f"{dst.name}.data").stat().st_size > 0
+        row = compare("y", run(dst, {"x": xs})["y"], ref, precision)
+        assert row.ok, f"{precision}: max abs err {row.max_abs:.3e}"
+
+
+def test_float16_streaming_uses_the_scan_lowering(tmp_path, capsys):
+    """A float16 chunk model with a native GRU crashes onnxruntime 1.32: refused, and the CLI exports Scan loops."""
+    sample = str(next(p for p in SAMPLES if p.stem == "streaming_keyword"))
+    native = tmp_path / "native.onnx"
+    assert main(["export", sample, "-o", str(native), "--streaming", "--lowering", "native"]) == 0
+    with pytest.raises(ExportError, match="streaming chunk model with native GRU nodes.*--lowering scan"):
+        to_float16(native, tmp_path / "native.f16.onnx")
+    assert main(["export", sample, "-o", str(tmp_path / "kws.onnx"), "--streaming", "--dtype", "float16"]) == 0
+    assert "loops Scan" in capsys.readouterr().out
+    mf = load_model_file(sample)
+    feeds = mf.example_inputs(2, 6, 0)
+    session = ort.InferenceSession(str(tmp_path / "kws.onnx"), providers=["CPUExecutionProvider"])
+    # two chunks (3 + 3 steps) with the state carried between them equal the oracle's whole run
+    inputs = {i.name: i for i in session.get_inputs()}
+    state = {n: np.zeros([2, *i.shape[1:]], np.int64 if i.type == "tensor(int64)" else np.float32)
+             for n, i in inputs.items() if n.startswith("state_in/")}
+    names = [o.name for o in session.get_outputs()]
+    chunks = []
+    for t0, start in ((0, 1), (3, 0)):
+        chunk = {"frames": feeds["frames"][:, t0:t0 + 3], "start": np.full((2, 1), start, np.int32), **state}
+        if "lengths" in feeds:
+            chunk["lengths"] = np.clip(feeds["lengths"] - t0, 0, 3)
+        got = dict(zip(names, session.run(None, {k: v for k, v in chunk.items() if k in inputs
+                                                  or k == "lengths"}), strict=True))
+        chunks.append(got["scores"])
+        state = {n: got["state_out/" + n.removeprefix("state_in/")] for n in state}
+    ref = oracle.run(mf.model, mf.params, **feeds)["scores"]
+    row = compare("scores", np.concatenate(chunks, axis=1), ref, "float16")
+    assert row.ok, f"max abs err {row.max_abs:.3e}"
