@@ -84,7 +84,7 @@ def test_float16_weights_and_smaller_file(clockwork, tmp_path):
 @pytest.mark.parametrize("lowering", ["native", "scan"])
 @pytest.mark.parametrize("cell", ["LSTM", "GRU"])
 def test_without_lengths_and_at_batch_one_and_one_step(cell, lowering, tmp_path):
-    # the native LSTM/GRU nodes of a float16 file run through casts onnxruntime inserts (no float16 CPU kernel)
+    # onnxruntime runs a float16 file's native LSTM/GRU through casts it inserts (no float16 CPU kernel)
     x = rg.Input("x", features=3)
     layer = rg.LSTM(5) if cell == "LSTM" else rg.GRU(5, linear_before_reset=True)
     model = rg.Model(x, {"y": rg.Recurrent(layer)(x)})

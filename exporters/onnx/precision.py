@@ -15,14 +15,14 @@ where the int8 weights ended up. Inputs and outputs stay float32.
 
 float16: every float32 weight and intermediate becomes float16; inputs and outputs stay
 float32 (``keep_io_types``: callers feed and read the same arrays as for the float32
-export, with one Cast at each edge). The native LSTM/GRU/RNN nodes stay float32
-(`FLOAT32_OPS`, in the converter's ``op_block_list``): onnxruntime has no float16 CPU
-kernel for them, and a float16 GRU whose initial state comes from an input (a streaming
-chunk model) crashed onnxruntime 1.32. Even kept float32, the float16 form of a streaming
-chunk model with native recurrent nodes crashes onnxruntime 1.32 when it creates the
-session (a segmentation fault in its NchwcTransformer, at the default optimization level);
-such models are refused here, and `rnngraph export --dtype float16 --streaming` uses the
-Scan lowering unless another is asked for.
+export, with one Cast at each edge). onnxruntime has no float16 CPU kernel for the native
+LSTM/GRU/RNN (`NATIVE_OPS`) and runs them in float32 through casts it inserts itself; they
+give the right results in every sample. But the float16 form of a streaming chunk model with
+native recurrent nodes crashes onnxruntime 1.32 when it creates the session (a segmentation
+fault in its NchwcTransformer at the default optimization level; keeping those nodes in
+float32 through the converter's ``op_block_list`` does not avoid it): such models are refused
+here, and `rnngraph export --dtype float16 --streaming` uses the Scan lowering unless
+another is asked for.
 The converter retypes every float32 tensor to float16 but leaves the ``to`` attribute
 of ``Cast(to=FLOAT)`` nodes as it is, so those casts (the lengths mask and the NaN rule
 turn booleans into float32) would contradict their declared float16 outputs and fail to
@@ -48,9 +48,8 @@ from rnngraph.errors import ExportError
 PRECISION_KEY = "rnngraph.precision"
 QUANTIZE_CHOICES = ("int8",)
 DTYPE_CHOICES = ("float32", "float16")
-#: kept float32 in float16 files: onnxruntime has no float16 CPU kernel for them, and a float16 GRU fed its
-#: initial state from an input (a streaming chunk model) crashed onnxruntime 1.32 while optimizing the graph
-FLOAT32_OPS = ("LSTM", "GRU", "RNN")
+#: onnxruntime's native recurrent ops: no float16 CPU kernel (it runs them in float32 through casts it inserts)
+NATIVE_OPS = ("LSTM", "GRU", "RNN")
 
 
 def _graphs(graph: onnx.GraphProto, path: str = "main") -> Iterator[tuple[str, onnx.GraphProto]]:
@@ -156,7 +155,7 @@ def to_float16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> path
     target = _target(source, dst)
     model = onnx.load(str(source))
     meta = {p.key: p.value for p in model.metadata_props}
-    native = sorted({n.op_type for _, g in _graphs(model.graph) for n in g.node if n.op_type in FLOAT32_OPS})
+    native = sorted({n.op_type for _, g in _graphs(model.graph) for n in g.node if n.op_type in NATIVE_OPS})
     if native and json.loads(meta.get("rnngraph.state", "{}")).get("streaming"):
         raise ExportError(f"{str(source)!r} is a streaming chunk model with native {'/'.join(native)} nodes, whose "
                           f"float16 form crashes onnxruntime 1.32 when it optimizes the graph (its "
@@ -165,8 +164,7 @@ def to_float16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> path
     float_casts = [node.name for _, g in _graphs(model.graph) for node in g.node
                    if node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT
                                                      for a in node.attribute)]
-    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=float_casts,
-                                                 op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *FLOAT32_OPS])
+    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=float_casts)
     _mark(converted, "float16")
     _save(converted, target, external)
     return target
