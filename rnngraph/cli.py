@@ -45,10 +45,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     mf = load_model_file(args.model, args.seed, args.kind)
     options = ExportOptions(lowering=args.lowering, streaming=args.streaming)
-    proto = export(mf.model, mf.params, args.output, opset=args.opset, options=options)
+    if args.quantize or args.dtype != "float32":
+        import tempfile
+
+        import onnx
+
+        from rnngraph.errors import ExportError
+        from rnngraph.exporters.onnx.precision import quantize_int8, to_float16
+
+        if args.quantize and args.dtype != "float32":
+            raise ExportError(f"--quantize {args.quantize} and --dtype {args.dtype} cannot be combined: int8 "
+                                f"quantization starts from the float32 export; give one of them.")
+        if args.dtype == "float16" and args.streaming and args.lowering == "auto":
+            # onnxruntime 1.32 crashes on float16 chunk models with native LSTM/GRU/RNN nodes (precision.py)
+            options = ExportOptions(lowering="scan", streaming=True)
+        # the float32 export is written beside the output first; the reduced-precision copy replaces it
+        with tempfile.TemporaryDirectory(dir=Path(args.output).resolve().parent, prefix=".rnngraph-") as tmp:
+            float32 = Path(tmp) / Path(args.output).name
+            export(mf.model, mf.params, float32, opset=args.opset, options=options)
+            size32 = os.path.getsize(float32)
+            (quantize_int8 if args.quantize else to_float16)(float32, args.output)
+        proto = onnx.load(args.output, load_external_data=False)
+        precision = f"{args.quantize or args.dtype} ({size32} bytes in float32)"
+    else:
+        proto = export(mf.model, mf.params, args.output, opset=args.opset, options=options)
+        precision = ""
     print(f"wrote {args.output}: {len(proto.graph.node)} nodes, opset {args.opset}, "
           f"{os.path.getsize(args.output)} bytes, loops {loop_kinds(proto.graph)}"
-          f"{', streaming chunk model' if args.streaming else ''}")
+          f"{', streaming chunk model' if args.streaming else ''}{', ' + precision if precision else ''}")
     if args.ort_format:
         from rnngraph.exporters.onnx.ort_format import write_ort_format
 
@@ -411,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--streaming", action="store_true",
                    help="export a chunk model: every recurrent state an explicit input and output (causal models "
                         "only; docs/deploy.md gives the layout)")
+    p.add_argument("--quantize", choices=("int8",),
+                   help="write the model with int8 weights (onnxruntime's dynamic quantization, Scan/Loop bodies "
+                        "included); inputs and outputs stay float32")
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+                   help="float16: weights and computation in float16, inputs and outputs float32 "
+                        "(needs onnxconverter-common)")
     p.add_argument("--ort-format", action="store_true",
                    help="also write FILE.ort and FILE.required_operators.config for onnxruntime's mobile and "
                         "minimal builds")
