@@ -232,16 +232,42 @@ def default_samples_dir() -> str:
     return str(Path(__file__).resolve().parents[1] / "samples")
 
 
+def reduced_precision(proto: Any, model: Any, params: Any, feeds: Any, folder: str) -> dict[str, tuple[int, float]]:
+    """File size and largest error on the float outputs, against the oracle, of the int8 and float16 copies."""
+    import numpy as np
+
+    from rnngraph.exporters.onnx import write_atomic
+    from rnngraph.exporters.onnx.precision import quantize_int8, to_float16
+    from rnngraph.runtime import oracle
+    from rnngraph.runtime.session import Session
+
+    src = os.path.join(folder, "model.onnx")
+    write_atomic(proto, src)
+    ref = oracle.run(model, params, **feeds)
+    out = {}
+    for label, convert in (("float16", to_float16), ("int8", quantize_int8)):
+        dst = convert(src, os.path.join(folder, f"{label}.onnx"))
+        got = Session(str(dst)).run(**feeds)
+        errors = [float(np.max(np.abs(got[k] - ref[k]), initial=0.0)) for k in ref
+                  if np.issubdtype(np.asarray(ref[k]).dtype, np.floating)]
+        out[label] = (os.path.getsize(dst), max(errors, default=0.0))
+    return out
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
     from rnngraph.exporters.onnx import DEFAULT_OPSET, build_model_proto
     from rnngraph.verify import load_model_file, verify
 
     files = sorted(glob.glob(os.path.join(args.samples, "*.py")))
     if not files:
         raise RnnGraphError(f"no samples found in {args.samples!r}; pass --samples DIR.")
-    header = f"{'sample':<22} {'loops':<14} {'nodes':>6} {'params':>9} {'bytes':>9} {'max err':>10}  verdict"
+    header = (f"{'sample':<22} {'loops':<14} {'nodes':>6} {'params':>9} {'bytes':>9} {'max err':>10}  {'verdict':<9}"
+              f"{'f16 bytes':>10} {'f16 err':>9} {'int8 bytes':>10} {'int8 err':>9}")
     print(f"rnngraph demo: every sample exported (opset {DEFAULT_OPSET}, lowering auto) and verified against the "
-          f"NumPy oracle (batch {args.batch}, time {args.time}, ragged lengths)\n")
+          f"NumPy oracle (batch {args.batch}, time {args.time}, ragged lengths); beside it the float16 and int8 "
+          f"copies (--dtype float16, --quantize int8): size and largest error of their float outputs\n")
     print(header)
     print("-" * len(header))
     failures = 0
@@ -256,8 +282,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             verdict = "verified" if report.ok else "FAILED"
             failures += not report.ok
             size = len(proto.SerializeToString())
+            with tempfile.TemporaryDirectory() as folder:
+                reduced = reduced_precision(proto, mf.model, mf.params, feeds, folder)
+            (f16_size, f16_err), (i8_size, i8_err) = reduced["float16"], reduced["int8"]
             print(f"{name:<22} {loop_kinds(proto.graph):<14} {len(proto.graph.node):>6} "
-                  f"{mf.model.count_params():>9} {size:>9} {report.max_abs:>10.2e}  {verdict}")
+                  f"{mf.model.count_params():>9} {size:>9} {report.max_abs:>10.2e}  {verdict:<9}"
+                  f"{f16_size:>10} {f16_err:>9.1e} {i8_size:>10} {i8_err:>9.1e}")
         except RnnGraphError as exc:
             failures += 1
             print(f"{name:<22} error: {exc}")

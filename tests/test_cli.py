@@ -99,6 +99,12 @@ def test_demo_prints_a_verified_table(tmp_path, capsys):
     assert main(["demo", "--samples", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "classic_rnn" in out and "srn" in out and "2 of 2 samples verified" in out
+    # the float16 and int8 copies: their sizes and the largest error of their float outputs against the oracle
+    assert "f16 bytes" in out and "int8 err" in out
+    row = next(line.split() for line in out.splitlines() if line.startswith("classic_rnn"))
+    f16_bytes, f16_err, int8_bytes, int8_err = int(row[-4]), float(row[-3]), int(row[-2]), float(row[-1])
+    assert f16_bytes > 0 and int8_bytes > 0
+    assert 0 < f16_err < 1e-2 and 0 < int8_err < 1e-1  # reduced precision: not exact, but close
 
 
 def test_console_script_is_installed():

@@ -35,7 +35,9 @@ Both files record ``rnngraph.precision`` ("int8" or "float16") in their metadata
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import logging
 import os
 import pathlib
 import tempfile
@@ -115,6 +117,17 @@ def _save(model: onnx.ModelProto, dst: pathlib.Path, external: bool) -> None:
             os.unlink(tmp.name)
 
 
+@contextlib.contextmanager
+def _root_warnings_off() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> pathlib.Path:
     """Write `dst`: `src` (a float32 export) with int8 weights, by onnxruntime's `quantize_dynamic`.
 
@@ -130,8 +143,11 @@ def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> p
     external = _external(proto)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".rnngraph-int8-") as tmp:
         staged = pathlib.Path(tmp) / target.name
-        quantize_dynamic(str(source), str(staged), weight_type=QuantType.QInt8,
-                         use_external_data_format=external, extra_options={"EnableSubgraph": True})
+        # the quantizer logs a generic advice ("consider pre-processing") on the root logger at every call;
+        # rnngraph's exports need none, so it is kept off the user's terminal
+        with _root_warnings_off():
+            quantize_dynamic(str(source), str(staged), weight_type=QuantType.QInt8,
+                             use_external_data_format=external, extra_options={"EnableSubgraph": True})
         model = onnx.load(str(staged))
     _mark(model, "int8")
     _save(model, target, external)
