@@ -136,7 +136,9 @@ def describe_onnx(proto: object, size: int | None) -> str:
     import onnx
 
     assert isinstance(proto, onnx.ModelProto)
-    n_params = sum(int(np.prod(t.dims)) for t in _all_initializers(proto.graph))
+    from rnngraph.exporters.onnx.write import tensors
+
+    n_params = sum(int(np.prod(t.dims)) for t in tensors(proto.graph))
     lines = [f"opset {proto.opset_import[0].version}, IR {proto.ir_version}, producer {proto.producer_name}"]
     for kind, values in (("input", proto.graph.input), ("output", proto.graph.output)):
         for v in values:
@@ -150,17 +152,6 @@ def describe_onnx(proto: object, size: int | None) -> str:
     lines.append("  ops: " + ", ".join(f"{k}×{v}" for k, v in sorted(hist.items())))
     lines += [metadata_line(prop.key, prop.value) for prop in proto.metadata_props]
     return "\n".join(lines)
-
-
-def _all_initializers(graph: Any) -> list[Any]:
-    out = list(graph.initializer)
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.g.node:
-                out += _all_initializers(attr.g)
-            for sub in attr.graphs:
-                out += _all_initializers(sub)
-    return out
 
 
 #: metadata shown by its start only: the model description and the parameter layout are long, and read by rnngraph

@@ -27,7 +27,7 @@ consecutive elements from e0 on; every other element is 0.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -37,26 +37,16 @@ from onnx import numpy_helper
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
+from rnngraph.exporters.onnx.write import tensors
 
 LAYOUT_VERSION = 1
 #: float32 holds every integer up to 2^24 exactly: the largest model a probe can trace
 MAX_TRACED = 1 << 24
 
 
-def initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    """Every initializer of `graph` and of the Scan/Loop/If bodies in it, in a fixed order."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from initializers(attr.g)
-            for sub in attr.graphs:
-                yield from initializers(sub)
-
-
 def float_arrays(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     """The float32 initializers of `graph` (bodies included), flattened, by name."""
-    return {t.name: numpy_helper.to_array(t).ravel() for t in initializers(graph)
+    return {t.name: numpy_helper.to_array(t).ravel() for t in tensors(graph)
             if t.data_type == onnx.TensorProto.FLOAT}
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import onnx
 
 from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx.write import external_locations
 
 
 @dataclass(frozen=True)
@@ -89,16 +90,7 @@ def external_data_files(path: pathlib.Path) -> set[str]:
         raise ExportError(f"could not convert {str(path)!r} to the ORT format: it is not a readable ONNX file "
                           f"({type(exc).__name__}: {exc}).") from exc
 
-    def walk(graph: onnx.GraphProto) -> set[str]:
-        names = {entry.value for tensor in graph.initializer if tensor.data_location == onnx.TensorProto.EXTERNAL
-                 for entry in tensor.external_data if entry.key == "location"}
-        for node in graph.node:
-            for attr in node.attribute:
-                for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                    names |= walk(body)
-        return names
-
-    return walk(proto.graph)
+    return external_locations(proto.graph)
 
 
 def operators(graph: onnx.GraphProto) -> set[str]:

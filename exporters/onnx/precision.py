@@ -40,12 +40,14 @@ import json
 import logging
 import os
 import pathlib
+import sys
 import tempfile
 from collections.abc import Iterator
 
 import onnx
 
 from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx.write import write_model
 
 PRECISION_KEY = "rnngraph.precision"
 QUANTIZE_CHOICES = ("int8",)
@@ -106,15 +108,9 @@ def _mark(model: onnx.ModelProto, precision: str) -> None:
 
 
 def _save(model: onnx.ModelProto, dst: pathlib.Path, external: bool) -> None:
-    """Write atomically (temp file + rename); weights beside it as external data when the source had them."""
-    with tempfile.NamedTemporaryFile(dir=dst.parent, prefix=f".{dst.name}.", delete=False) as tmp:
-        pass
-    try:
-        onnx.save(model, tmp.name, save_as_external_data=external, location=f"{dst.name}.data")
-        os.replace(tmp.name, dst)
-    finally:
-        if os.path.exists(tmp.name):
-            os.unlink(tmp.name)
+    """Write through the exporter's writer (`write.write_model`): atomically, and with the weights beside it as
+    external data (named after their digest, replaced together with the model) when the source had them."""
+    write_model(model, str(dst), 0 if external else sys.maxsize, name=dst.stem, checked=True)
 
 
 @contextlib.contextmanager

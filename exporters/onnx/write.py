@@ -42,6 +42,12 @@ def tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
                 yield from tensors(body)
 
 
+def external_locations(graph: onnx.GraphProto) -> set[str]:
+    """The data files (relative to the model's folder) that external-data tensors of `graph` and its bodies read."""
+    return {entry.value for tensor in tensors(graph) if tensor.data_location == onnx.TensorProto.EXTERNAL
+            for entry in tensor.external_data if entry.key == "location"}
+
+
 def initializer_bytes(graph: onnx.GraphProto) -> int:
     return sum(len(t.raw_data) for t in tensors(graph))
 
@@ -171,6 +177,5 @@ def referenced_data_files(path: str) -> set[str]:
     except Exception:  # noqa: BLE001 - an unreadable old file simply has nothing to clean up
         return set()
     base = os.path.basename(path)
-    names = {entry.value for tensor in tensors(old.graph) if tensor.data_location == onnx.TensorProto.EXTERNAL
-             for entry in tensor.external_data if entry.key == "location"}
-    return {n for n in names if n.startswith(base + ".") and n.endswith(".data") and os.sep not in n}
+    return {n for n in external_locations(old.graph)
+            if n.startswith(base + ".") and n.endswith(".data") and os.sep not in n}
