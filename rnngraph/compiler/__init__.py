@@ -2,7 +2,8 @@
 
 One linear function of named stages (`compile_model`): check the options and the
 parameters, declare the graph inputs, guard them (`guards`: empty inputs, lengths, counts),
-lower every node in dependency order, name the outputs (cut back to the real sizes). Each layer's
+lower every node in dependency order, name the outputs (cut back to the real sizes), drop what no
+output reads (`prune`). Each layer's
 lowering is registered with `context.lowers`; each cell's is found through the cell
 registry (`rnngraph.dsl.registry`).
 """
@@ -25,6 +26,7 @@ from rnngraph.compiler.builder import GraphBuilder, fill_deferred
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.guards import prelude
 from rnngraph.compiler.options import ExportOptions, resolve
+from rnngraph.compiler.prune import initializer_names, prune_graph
 from rnngraph.compiler.streaming import compile_streaming
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
@@ -82,4 +84,8 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         g.add_output(out_name, source.spec.dtype, source.spec.dims())
     state = stream.finish(model) if stream is not None else None
     assert g.deferred is not None
-    return CompiledGraph(g.graph(model.name), ctx.paths, state, g.deferred)
+    graph = g.graph(model.name)
+    prune_graph(graph)  # what no output reads (a native op's unread final states, unused guard sizes) is not run
+    kept = initializer_names(graph)
+    deferred = {name: array for name, array in g.deferred.items() if name in kept}
+    return CompiledGraph(graph, ctx.paths, state, deferred)

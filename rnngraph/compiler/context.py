@@ -40,6 +40,9 @@ class LoweringContext:
     pad_rows: Callable[[str, int], str] = lambda value, rank: value
     #: cuts a batch-first value back to the real batch size (the counterpart of `pad_rows`)
     cut_rows: Callable[[str], str] = lambda value: value
+    #: a batch-first sequence value -> a value holding it time-major ``(time, batch, ·)``: consecutive native
+    #: layers pass this one on instead of transposing back and forth (`recurrent.time_major`, `batch_first`)
+    time_major: dict[str, str] = field(default_factory=dict)
     _cache: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def value(self, source: Source) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
-from rnngraph.compiler.guards import nan_rule
+from rnngraph.compiler.guards import nan_rule, padding_zero
 from rnngraph.compiler.loop import LoopBody, sequence_clock
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.cells.base import Cell
@@ -144,13 +144,15 @@ def run_cell(
     path = choose_path(ctx.options.lowering, cell)
     ctx.paths[node] = path
     impl = cell_lowering(cell)
-    if path == "native":
-        assert impl.native is not None
-        y, finals = impl.native(ctx, cell, p, seq, initial)
-    else:
+    if path == "scan":
         y, finals = scan_cell(ctx, bind(ctx, cell), p, seq, initial)
-    # one NaN rule for both paths, and padded outputs 0 (rnngraph/compiler/guards.py)
-    return nan_rule(ctx.g, seq.x, ctx.valid(seq.spec, seq.x), seq.mask, seq.reverse, y, finals, path == "native")
+        return padding_zero(ctx.g, ctx.valid(seq.spec, seq.x), y), finals  # a NaN state carries itself on
+    assert impl.native is not None
+    y, finals = impl.native(ctx, cell, p, seq, initial)
+    # the NaN rule (rnngraph/compiler/guards.py) on the op's time-major output, which the next native layer reads
+    x_tm, y_tm = time_major(ctx, seq.x), ctx.time_major[y]
+    y_tm, finals = nan_rule(ctx.g, x_tm, valid_time_major(ctx, seq.spec, x_tm), seq.reverse, y_tm, finals)
+    return batch_first(ctx, y_tm), finals
 
 
 def scan_cell(
@@ -165,13 +167,18 @@ def scan_cell(
     sizes = cell.state_sizes()
     if bound.needs_step_index:  # the clock is hoisted with the rest: the cell reads it outside the loop
         seq = replace(seq, step_index=sequence_clock(g, seq.x, seq.lengths_i32, seq.reverse, seq.clock_start))
-    hoisted = bound.hoist(g, p, seq)
+    # after a native layer the sequence is at hand time-major: the hoist (last axis only) reads it so, and the
+    # Scan scans it on axis 0, with no Transpose back (a cell reading the batch-first clock keeps batch-first)
+    x_tm = None if bound.needs_step_index else ctx.time_major.get(seq.x)
+    hoisted = bound.hoist(g, p, seq if x_tm is None else replace(seq, x=x_tm))
     if initial is None:
-        initial = {name: g.zeros_state(seq.x, size) for name, size in sizes.items()}
+        batch = g.dim(seq.x, 0) if x_tm is None else g.dim(x_tm, 1)
+        initial = {name: g.filled(g.op("Concat", batch, g.const("size", [size], "int64"), axis=0), 0.0, "float32",
+                                  "zero") for name, size in sizes.items()}
 
     loop = LoopBody(g, "scan")
     states = loop.carry_all(initial, sizes)
-    inputs = [loop.scan(u, f"u{k}_t") for k, u in enumerate(hoisted)]
+    inputs = [loop.scan(u, f"u{k}_t", time_major=x_tm is not None) for k, u in enumerate(hoisted)]
     mask_t = loop.scan(seq.mask, "mask_t", [None, 1]) if seq.mask is not None else None
     new_states, y = bound.step(loop.b, p, states, inputs)
     loop.update(new_states)
@@ -211,11 +218,49 @@ def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.n
     return g.op("Add", xw, g.const("bias", b), name=name)
 
 
-def to_time_major(g: GraphBuilder, x: str) -> str:
-    return g.op("Transpose", x, perm=[1, 0, 2], name="time_major")
+def time_major(ctx: LoweringContext, x: str) -> str:
+    """``(time, batch, ·)`` of the batch-first sequence `x`: the value that holds it already, else one Transpose."""
+    if x not in ctx.time_major:
+        ctx.time_major[x] = ctx.g.op("Transpose", x, perm=[1, 0, 2], name="time_major")
+    return ctx.time_major[x]
 
 
-def from_native_outputs(g: GraphBuilder, y: str, finals: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """ONNX layout-0 outputs ``Y (time, 1, batch, h)``, ``Y_h (1, batch, h)`` → batch-first."""
-    y_bt = g.op("Transpose", g.squeeze(y, [1]), perm=[1, 0, 2], name="batch_major")
-    return y_bt, {name: g.squeeze(v, [0]) for name, v in finals.items()}
+def batch_first(ctx: LoweringContext, x_tm: str) -> str:
+    """The batch-first twin of a time-major sequence, remembered as such; dropped from the graph when nothing
+    reads it (`rnngraph.compiler.prune`): consecutive native layers read `x_tm` itself."""
+    x = ctx.g.op("Transpose", x_tm, perm=[1, 0, 2], name="batch_major")
+    ctx.time_major[x] = x_tm
+    return x
+
+
+def pointwise(ctx: LoweringContext, build: Callable[..., str], *values: str) -> str:
+    """``build(*values)`` for batch-first sequences; on their time-major twins when all have one (a merge or a
+    residual Add between native layers keeps the time-major flow), the batch-first result then its twin."""
+    twins = [ctx.time_major.get(v) for v in values]
+    if all(t is not None for t in twins):
+        return batch_first(ctx, build(*twins))
+    return build(*values)
+
+
+def valid_time_major(ctx: LoweringContext, spec: TensorSpec, like_tm: str) -> str | None:
+    """Bool mask ``(time, batch, 1)``, True where step t < lengths[b] (`LoweringContext.valid`, time-major)."""
+    if spec.lengths is None:
+        return None
+    lengths = spec.lengths
+
+    def build() -> str:
+        g = ctx.g
+        with g.scope(lengths):
+            time = g.squeeze(g.dim(like_tm, 0), [0])
+            steps = g.op("Range", g.const("zero", 0, "int64"), time, g.const("one", 1, "int64"), name="steps")
+            valid = g.op("Less", g.unsqueeze(steps, [1]), g.unsqueeze(lengths, [0]), name="valid_tm")
+            return g.unsqueeze(valid, [2])
+
+    return ctx.cached(("valid_tm", lengths), build)
+
+
+def from_native_outputs(ctx: LoweringContext, y: str, finals: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """ONNX layout-0 outputs ``Y (time, 1, batch, h)``, ``Y_h (1, batch, h)`` → batch-first (with its
+    time-major twin ``(time, batch, h)`` remembered, see `batch_first`)."""
+    g = ctx.g
+    return batch_first(ctx, g.squeeze(y, [1])), {name: g.squeeze(v, [0]) for name, v in finals.items()}

@@ -21,7 +21,7 @@ from rnngraph.compiler.recurrent import (
     SequenceInput,
     from_native_outputs,
     input_projection,
-    to_time_major,
+    time_major,
 )
 from rnngraph.dsl.cells.rnn import RNN
 
@@ -43,13 +43,13 @@ def native(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: Se
     g = ctx.g
     init_h = g.unsqueeze(initial["h"], [0]) if initial else ""
     y, y_h = g.op_n(
-        "RNN", to_time_major(g, seq.x), g.const("W", p["W"][None]), g.const("R", p["R"][None]),
+        "RNN", time_major(ctx, seq.x), g.const("W", p["W"][None]), g.const("R", p["R"][None]),
         g.const("B", p["B"][None]), seq.lengths_i32 or "", init_h,
         outputs=2, name="rnn", hidden_size=cell.hidden,
         activations=[ACTIVATIONS[cell.activation]],
         direction="reverse" if seq.reverse else "forward",
     )
-    return from_native_outputs(g, y, {"h": y_h})
+    return from_native_outputs(ctx, y, {"h": y_h})
 
 
 LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False)
