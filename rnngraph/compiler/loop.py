@@ -160,9 +160,9 @@ class LoopBody:
         self._condition = keep_going
 
     # -- the node ----------------------------------------------------------------------------
-    def run_scan(self, reverse: bool = False) -> LoopOutputs:
+    def run_scan(self, reverse: bool = False, time_major: bool = False) -> LoopOutputs:
         """The Scan node over the scanned inputs (axis 1, batch-first, or 0 for time-major ones), backward with
-        `reverse`; its stacked outputs are batch-first."""
+        `reverse`; its stacked outputs are batch-first (with `time_major`: ``(time, batch, ·)``)."""
         if self.kind != "scan":
             raise ExportError("run_scan on a Loop body (a bug in rnngraph)")
         outer_in = [c.initial for c in self._carried.values()] + [outer for outer, _ in self._scanned]
@@ -171,7 +171,7 @@ class LoopBody:
         outs = self.g.op_n(
             "Scan", *outer_in, outputs=len(self._carried) + n_out, name="scan", body=self._graph([], []),
             num_scan_inputs=n_scan, scan_input_axes=self._scan_axes, scan_input_directions=[direction] * n_scan,
-            scan_output_axes=[1] * n_out, scan_output_directions=[direction] * n_out,
+            scan_output_axes=[0 if time_major else 1] * n_out, scan_output_directions=[direction] * n_out,
         )
         return self._split(outs)
 

@@ -8,7 +8,7 @@ with `rnngraph.bench.profile`), so the finished graph keeps only what reaches an
 
 A node is live when one of its outputs is read by a live node, by a live node's
 subgraph (a Scan/Loop/If body reads outer values by name), or is a graph output.
-Bodies are not pruned inside: a body's outputs are all read by its loop.
+Inside a body or an If branch, its own outputs are what is live.
 """
 
 from __future__ import annotations
@@ -40,10 +40,15 @@ def prune(nodes: list[NodeProto], outputs: Iterable[str], keep: Iterable[str] = 
 
 
 def prune_graph(graph: GraphProto) -> None:
-    """Drop, in place, the nodes of `graph` no output depends on and the initializers nothing reads.
+    """Drop, in place, the nodes of `graph` no output depends on and the initializers nothing reads, in it and
+    in every subgraph (a body's or branch's own outputs are what it must compute).
 
     An initializer that is also a graph input (an optional input's default) stays.
     """
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                prune_graph(sub)
     kept = prune(list(graph.node), [o.name for o in graph.output])
     read = {name for node in kept for name in _reads(node)} | {i.name for i in graph.input}
     initializers = [t for t in graph.initializer if t.name in read]

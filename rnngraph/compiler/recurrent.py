@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.by_batch import by_batch
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.guards import nan_rule, padding_zero
 from rnngraph.compiler.loop import LoopBody, sequence_clock
@@ -87,6 +88,11 @@ class CellLowering:
     needs_step_index: bool = False
     #: the variant of the step for this cell under these export options (called once per run, see `bind`)
     choose_form: Callable[[Any, ExportOptions], str] = one_form
+    #: `auto`, where the Scan is preferred: the largest batch at which the native op is faster, for this cell and
+    #: whether the sequence is padded (0: never); the graph then picks by the batch it runs on (`by_batch`)
+    native_batch_limit: Callable[[Any, bool], int] | None = None
+    #: the native op emitted beside this cell's Scan in one graph (`by_batch`), sharing the Scan's weights
+    native_beside_scan: Native | None = None
 
 
 @dataclass(frozen=True)
@@ -142,16 +148,36 @@ def run_cell(
 ) -> tuple[str, dict[str, str]]:
     """Lower `cell` over `seq`; returns ``y (batch, time, out)`` and the final states by name."""
     path = choose_path(ctx.options.lowering, cell)
-    ctx.paths[node] = path
     impl = cell_lowering(cell)
+    limit = 0
+    if path == "scan" and ctx.options.lowering == "auto" and impl.native_batch_limit is not None \
+            and impl.native_exact(cell):
+        limit = impl.native_batch_limit(cell, seq.mask is not None)
+    if limit > 0:  # the faster path depends on the batch, known only when the graph runs
+        ctx.paths[node] = f"native if batch <= {limit}, else scan"
+        return by_batch(ctx, cell, p, seq, initial, limit, run_path)
+    ctx.paths[node] = path
+    return run_path(ctx, path, cell, p, seq, initial)
+
+
+def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.ndarray], seq: SequenceInput,
+             initial: dict[str, str] | None, native: Native | None = None) -> tuple[str, dict[str, str]]:
+    """`cell` over `seq` on one path (``scan`` or ``native``; `native`: that native lowering instead of the cell's)."""
+    g = ctx.g
     if path == "scan":
         y, finals = scan_cell(ctx, bind(ctx, cell), p, seq, initial)
-        return padding_zero(ctx.g, ctx.valid(seq.spec, seq.x), y), finals  # a NaN state carries itself on
-    assert impl.native is not None
-    y, finals = impl.native(ctx, cell, p, seq, initial)
+        # padded outputs 0 (a NaN state carries itself on, the NaN rule needs nothing more)
+        y_tm = ctx.time_major.get(y)
+        if y_tm is None:
+            return padding_zero(g, ctx.valid(seq.spec, seq.x), y), finals
+        x_tm = ctx.time_major[seq.x]
+        return batch_first(ctx, padding_zero(g, valid_time_major(ctx, seq.spec, x_tm), y_tm)), finals
+    native = native or cell_lowering(cell).native
+    assert native is not None
+    y, finals = native(ctx, cell, p, seq, initial)
     # the NaN rule (rnngraph/compiler/guards.py) on the op's time-major output, which the next native layer reads
     x_tm, y_tm = time_major(ctx, seq.x), ctx.time_major[y]
-    y_tm, finals = nan_rule(ctx.g, x_tm, valid_time_major(ctx, seq.spec, x_tm), seq.reverse, y_tm, finals)
+    y_tm, finals = nan_rule(g, x_tm, valid_time_major(ctx, seq.spec, x_tm), seq.reverse, y_tm, finals)
     return batch_first(ctx, y_tm), finals
 
 
@@ -189,7 +215,9 @@ def scan_cell(
         loop.blend(mask_t)
         y = loop.b.op("Mul", loop.value(y_state) if y_state else y, mask_t, name="y_masked")
     loop.emit("y", y, cell.output_size)
-    out = loop.run_scan(reverse=seq.reverse)
+    out = loop.run_scan(reverse=seq.reverse, time_major=x_tm is not None)
+    if x_tm is not None:  # the time-major flow goes on (a next native layer or Scan reads it)
+        return batch_first(ctx, out.stacked["y"]), out.finals
     return out.stacked["y"], out.finals
 
 
