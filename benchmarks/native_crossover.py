@@ -51,7 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     padded = not args.unpadded
     rounds = Rounds(warmup=1, min_rounds=7, max_rounds=15, budget_s=0.7)
-    print(f"native/scan, RNN over {INPUT} features, T={args.time}, 1 thread, {'ragged lengths' if padded else 'unpadded'}")
+    inputs = "ragged lengths" if padded else "unpadded"
+    print(f"native/scan, RNN over {INPUT} features, T={args.time}, 1 thread, {inputs}")
     for hidden in args.hidden:
         ratios = crossover(hidden, args.batch, padded, args.time, rounds)
         print(f"H={hidden:<4}" + "  ".join(f"B={b}: {r:.2f}" for b, r in ratios.items()))

@@ -162,7 +162,7 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
                                             g.const("max", spec.count_max, "int64"), name=f"{name}/capped")
                 continue
             dims = spec.dims()
-            if lead is not None and tuple(dims[:2]) == guards.joint[0]:
+            if guards.joint is not None and tuple(dims[:2]) == guards.joint[0]:
                 ends = [joint_missing, *[zero] * (len(dims) - 2)]
             else:
                 ends = [missing[d] if isinstance(d, str) and d in missing else zero for d in dims]
