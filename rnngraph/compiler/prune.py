@@ -8,7 +8,8 @@ with `rnngraph.bench.profile`), so the finished graph keeps only what reaches an
 
 A node is live when one of its outputs is read by a live node, by a live node's
 subgraph (a Scan/Loop/If body reads outer values by name), or is a graph output.
-Inside a body or an If branch, its own outputs are what is live.
+Inside a body or an If branch, its own outputs are what is live; an If output nothing reads is
+dropped from the If and from both branches.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ def prune_graph(graph: GraphProto) -> None:
 
     An initializer that is also a graph input (an optional input's default) stays.
     """
+    outputs = [o.name for o in graph.output]
+    _trim_ifs(prune(list(graph.node), outputs), outputs)
     for node in graph.node:
         for attr in node.attribute:
             for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                 prune_graph(sub)
-    kept = prune(list(graph.node), [o.name for o in graph.output])
+    kept = prune(list(graph.node), outputs)
     read = {name for node in kept for name in _reads(node)} | {i.name for i in graph.input}
     initializers = [t for t in graph.initializer if t.name in read]
     del graph.node[:]
@@ -66,3 +69,22 @@ def initializer_names(graph: GraphProto) -> set[str]:
             for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                 names |= initializer_names(body)
     return names
+
+
+def _trim_ifs(nodes: list[NodeProto], outputs: list[str]) -> None:
+    """Drop the outputs of each If in `nodes` that nothing reads, from the If and from both its branches (an If
+    output is its branches' output of the same position), so the branches stop computing them."""
+    read = set(outputs) | {name for node in nodes for name in _reads(node)}
+    for node in nodes:
+        if node.op_type != "If":
+            continue
+        keep = [i for i, out in enumerate(node.output) if out in read]
+        if len(keep) == len(node.output) or not keep:
+            continue
+        names = [node.output[i] for i in keep]
+        del node.output[:]
+        node.output.extend(names)
+        for attr in node.attribute:
+            branch_outputs = [attr.g.output[i] for i in keep]
+            del attr.g.output[:]
+            attr.g.output.extend(branch_outputs)
