@@ -171,13 +171,13 @@ def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.nda
         if y_tm is None:
             return padding_zero(g, ctx.valid(seq.spec, seq.x), y), finals
         x_tm = ctx.time_major[seq.x]
-        return batch_first(ctx, padding_zero(g, valid_time_major(ctx, seq.spec, x_tm), y_tm)), finals
+        return batch_first(ctx, padding_zero(g, ctx.valid(seq.spec, x_tm, time_axis=0), y_tm)), finals
     native = native or cell_lowering(cell).native
     assert native is not None
     y, finals = native(ctx, cell, p, seq, initial)
     # the NaN rule (rnngraph/compiler/guards.py) on the op's time-major output, which the next native layer reads
     x_tm, y_tm = time_major(ctx, seq.x), ctx.time_major[y]
-    y_tm, finals = nan_rule(g, x_tm, valid_time_major(ctx, seq.spec, x_tm), seq.reverse, y_tm, finals)
+    y_tm, finals = nan_rule(g, x_tm, ctx.valid(seq.spec, x_tm, time_axis=0), seq.reverse, y_tm, finals)
     return batch_first(ctx, y_tm), finals
 
 
@@ -268,23 +268,6 @@ def pointwise(ctx: LoweringContext, build: Callable[..., str], *values: str) -> 
     if all(t is not None for t in twins):
         return batch_first(ctx, build(*twins))
     return build(*values)
-
-
-def valid_time_major(ctx: LoweringContext, spec: TensorSpec, like_tm: str) -> str | None:
-    """Bool mask ``(time, batch, 1)``, True where step t < lengths[b] (`LoweringContext.valid`, time-major)."""
-    if spec.lengths is None:
-        return None
-    lengths = spec.lengths
-
-    def build() -> str:
-        g = ctx.g
-        with g.scope(lengths):
-            time = g.squeeze(g.dim(like_tm, 0), [0])
-            steps = g.op("Range", g.const("zero", 0, "int64"), time, g.const("one", 1, "int64"), name="steps")
-            valid = g.op("Less", g.unsqueeze(steps, [1]), g.unsqueeze(lengths, [0]), name="valid_tm")
-            return g.unsqueeze(valid, [2])
-
-    return ctx.cached(("valid_tm", lengths), build)
 
 
 def from_native_outputs(ctx: LoweringContext, y: str, finals: Mapping[str, str]) -> tuple[str, dict[str, str]]:
