@@ -11,6 +11,12 @@ that has a choice reads it here, once per cell.
 - `clockwork_form`: the form of every Clockwork step, ``dense`` or ``ladder``
   (`rnngraph.compiler.cells.clockwork`); None lets its cost model choose per cell.
 
+- `device`: the onnxruntime provider the export is lowered for. ``cpu`` (the default):
+  `auto` picks by speed measured on the CPU. ``cuda``: every node runs on onnxruntime's
+  CUDA provider (`rnngraph.compiler.cuda`): ONNX's native LSTM/GRU/RNN only where cuDNN
+  runs it (no peepholes, no coupled gates, GRU with ``linear_before_reset``, RNN with
+  tanh), where `auto` and `native` then take it; a Scan elsewhere.
+
 - `streaming`: export a causal model as a chunk model whose recurrent state is explicit
   graph inputs and outputs (`rnngraph.compiler.streaming`).
 
@@ -25,6 +31,7 @@ from rnngraph.errors import ExportError
 
 LOWERINGS = ("auto", "scan", "native")
 CLOCKWORK_FORMS = ("dense", "ladder")
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class ExportOptions:
     lowering: str = "auto"
     clockwork_form: str | None = None
     streaming: bool = False
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.lowering not in LOWERINGS:
@@ -40,6 +48,9 @@ class ExportOptions:
         if self.clockwork_form is not None and self.clockwork_form not in CLOCKWORK_FORMS:
             raise ExportError(f"invalid value for `clockwork_form`: expected one of {CLOCKWORK_FORMS} or None "
                               f"(the cost model chooses), received {self.clockwork_form!r}.")
+        if self.device not in DEVICES:
+            raise ExportError(f"invalid value for `device`: expected one of {DEVICES} (the onnxruntime provider "
+                              f"the export is lowered for), received {self.device!r}.")
         if not isinstance(self.streaming, bool):
             raise ExportError(f"invalid value for `streaming`: expected True or False, received {self.streaming!r}.")
 
