@@ -58,6 +58,7 @@ def test_the_measured_path_runs_on_the_cpu_provider(script, capsys):
     assert "on the CPU:" not in out  # a CPU session leaves nothing to the CPU that another provider refused
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDAExecutionProvider in this onnxruntime (install onnxruntime-gpu)")
 def test_every_sample_and_cell_on_cuda_matches_the_oracle(script, capsys):
     assert script.main(["--batch", "3", "--time", "7", "--runs", "2", "--require-cuda"]) == 0
