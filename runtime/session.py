@@ -106,9 +106,9 @@ class Session:
 
     def __init__(self, model: str | os.PathLike[str] | bytes | Any, device: str = "cpu",
                  threads: int | None = None) -> None:
-        self._source = model_source(model)
+        self._model = model  # the caller's object, read again by `placement()` (no second copy held)
         self._placement: Placement | None = None
-        self._session = inference_session(self._source, device, threads)
+        self._session = inference_session(model, device, threads)
         self.provider: str = self._session.get_providers()[0]
         if device == "cuda" and self.provider != "CUDAExecutionProvider":
             # onnxruntime falls back to the CPU with only a log line when CUDA fails to start
@@ -137,7 +137,7 @@ class Session:
         Read once, from a second session started with this one's providers and verbose logging.
         """
         if self._placement is None:
-            self._placement = measure(self._source, self._session.get_providers())
+            self._placement = measure(model_source(self._model), self._session.get_providers())
         return self._placement
 
     @property

@@ -112,16 +112,18 @@ def test_predictor_reports_refused_nodes_inside_a_scan_body():
                              "(it has bool, double, float, float16)")
 
 
-def test_default_exports_name_the_native_nodes_cuda_refuses():
-    """lowering native, lowered for the CPU: the peephole and coupled LSTMs fall back, the plain one does not."""
+def test_default_exports_name_the_nodes_cuda_refuses():
+    """Lowered for the CPU (lowering native): the peephole and coupled LSTMs fall back, the plain one does not;
+    the guards' int64 Pad of the lengths falls back in each."""
     found = {}
     for name in ("lstm", "lstm_peephole", "lstm_coupled"):
         mf = load_model_file(pathlib.Path(SAMPLES[0]).parent / f"{name}.py")
         found[name] = [(p.node, p.reason) for p in fallbacks(build_model_proto(mf.model, mf.params, lowering="native"))]
-    assert found["lstm"] == []
-    assert found["lstm_peephole"] == [("lstm0/lstm", "LSTM with peepholes (input P): cuDNN has no peephole LSTM")]
-    assert found["lstm_coupled"] == [("lstm0/lstm", "LSTM with input_forget=1 (coupled gates): cuDNN has no "
-                                                    "coupled LSTM")]
+    pad = ("guard/lengths/padded", "no CUDA kernel for Pad on int64 (it has bool, double, float, float16)")
+    assert found["lstm"] == [pad]
+    assert found["lstm_peephole"] == [pad, ("lstm0/lstm", "LSTM with peepholes (input P): cuDNN has no peephole LSTM")]
+    assert found["lstm_coupled"] == [pad, ("lstm0/lstm", "LSTM with input_forget=1 (coupled gates): cuDNN has no "
+                                                         "coupled LSTM")]
 
 
 # -- the CUDA lowering ---------------------------------------------------------------------------------

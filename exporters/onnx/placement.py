@@ -105,8 +105,7 @@ def _visit(graph: onnx.GraphProto, where: str, types: _Types) -> Iterator[Placed
         for attr in node.attribute:
             bodies = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
             for body in bodies:
-                yield from _visit(body, f"{where}{node.name}/{attr.name}" if not where else
-                                  f"{where}/{node.name}/{attr.name}", types)
+                yield from _visit(body, "/".join(filter(None, (where, node.name, attr.name))), types)
 
 
 def _cpu_preferred(graph: onnx.GraphProto, refused: Mapping[int, str], types: _Types) -> set[int]:

@@ -15,7 +15,7 @@ Three ways a node of an exported graph ends up on the CPU in a CUDA session:
 2. **No CUDA kernel for the op at that type** (the CUDA table of onnxruntime's
    docs/OperatorKernels.md; `KERNELS` below holds it for every op rnngraph emits). Of
    rnngraph's graphs only ``Pad`` on int64 (the guards' padding of lengths and token ids)
-   has none.
+   has none; lowered for CUDA, the guards pad those by concatenation instead.
 3. **Small shape computations, on purpose** (``GetCpuPreferredNodes`` in
    onnxruntime/core/framework/fallback_cpu_capability.cc): starting from values a CUDA
    kernel leaves in CPU memory (``Shape``'s output, a CPU provider node's outputs), a
