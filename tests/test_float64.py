@@ -262,3 +262,17 @@ def test_mackey_glass_free_run_nrmse_equals_the_oracle():
           f"float32 onnxruntime {nrmse(got32):.6e}; float64 max abs err {row.max_abs:.2e}")
     assert abs(nrmse(got64) - nrmse(ref)) <= 1e-9 * nrmse(ref)
     assert abs(nrmse(got32) - nrmse(ref)) > 1e3 * abs(nrmse(got64) - nrmse(ref))
+
+
+@pytest.mark.parametrize("precision", ["int8", "float16"])
+def test_reduced_precision_copies_refuse_a_float64_export(precision, tmp_path):
+    from rnngraph.exporters.onnx.precision import quantize_int8, to_float16
+
+    x = rg.Input("x", features=3)
+    model = rg.Model(x, {"y": rg.Recurrent(rg.GRU(5, linear_before_reset=True))(x)})
+    src = tmp_path / "m.onnx"
+    rg.export(model, model.init(0), src, dtype="float64")
+    convert = quantize_int8 if precision == "int8" else to_float16
+    with pytest.raises(ExportError, match=rf"is a float64 export; {precision} copies are made from a float32 export"):
+        convert(src, tmp_path / f"m.{precision}.onnx")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
