@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/cuda_samples.py [NAME ...] [--batch 8] [--time 50] [--runs 7]
 
 For each model, two exports: the default one (lowered for the CPU) and the one lowered for
-CUDA (``ExportOptions(device="cuda")``, docs/deploy.md "CUDA"). For each: the nodes
-rnngraph predicts the CUDA provider leaves to the CPU (refused, and shape nodes kept there
-on purpose), and, where this onnxruntime has a CUDA provider, the measured run:
-``Session(device="cuda")``'s largest error against the float64 oracle, the nodes onnxruntime
-actually placed on the CPU (`Session.placement`), and the median time per call on CUDA and
-on the CPU (same inputs, warm-up excluded, CPU with onnxruntime's default threads).
+CUDA (``ExportOptions(device="cuda")``, docs/deploy.md "On a GPU"). For each: the nodes
+rnngraph predicts the CUDA provider leaves to the CPU (refused, and shape nodes kept there on
+purpose) or runs unlike ONNX (inexact: reverse recurrent nodes with lengths), and, where this
+onnxruntime has a CUDA provider, the measured run: ``Session(device="cuda")``'s largest error
+of the float outputs against the float64 oracle, the nodes onnxruntime actually placed on the
+CPU (`Session.placement`), and the median time per call on CUDA and on the CPU (same inputs,
+warm-up excluded, the CPU with onnxruntime's default thread count).
 
 Without a CUDA provider it prints the predictions, says so and exits with status 0;
 ``--require-cuda`` makes that status 3 instead (for a GPU machine, where no CUDA is an error).
@@ -29,7 +30,7 @@ import rnngraph as rg
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl import registry
 from rnngraph.exporters.onnx import build_model_proto
-from rnngraph.exporters.onnx.placement import FALLBACK, predict_cuda
+from rnngraph.exporters.onnx.placement import FALLBACK, INEXACT, predict_cuda
 from rnngraph.runtime import oracle
 from rnngraph.runtime.session import Session
 from rnngraph.verify import load_model_file
@@ -79,10 +80,11 @@ def report(name: str, form: str, proto: object, feeds: Mapping[str, np.ndarray],
     `device` is the session measured against the CPU one (``cpu`` runs this path on any machine).
     """
     predicted = predict_cuda(proto)  # type: ignore[arg-type]
-    refused = [p for p in predicted if p.kind == FALLBACK]
-    print(f"{name} [{form}] predicted: {len(refused)} refused, {len(predicted) - len(refused)} shape nodes on the CPU")
-    for p in refused:
-        print(f"    refused: {p.line()}")
+    refused, inexact = [p for p in predicted if p.kind == FALLBACK], [p for p in predicted if p.kind == INEXACT]
+    shape = len(predicted) - len(refused) - len(inexact)
+    print(f"{name} [{form}] predicted: {len(refused)} refused, {len(inexact)} inexact, {shape} shape nodes on the CPU")
+    for p in refused + inexact:
+        print(f"    {'refused' if p.kind == FALLBACK else 'inexact'}: {p.line()}")
     if ref is None:
         return
     gpu, cpu = Session(proto, device=device), Session(proto, device="cpu")

@@ -9,7 +9,9 @@ own as onnxruntime does. `kind` is
 - ``fallback``: the CUDA provider refuses the node (a recurrent option cuDNN lacks, an op
   or element type without a CUDA kernel: the rules in `rnngraph.compiler.cuda`);
 - ``shape``: onnxruntime runs the node on the CPU on purpose, a small shape or index
-  computation fed by values already in CPU memory (`rnngraph.compiler.cuda`, point 3).
+  computation fed by values already in CPU memory (`rnngraph.compiler.cuda`, point 3);
+- ``inexact``: not a CPU node but one the CUDA provider runs differently from ONNX's
+  meaning (a reverse LSTM/GRU/RNN with lengths, `rnngraph.compiler.cuda.inexact_on_cuda`).
 
 A prediction from onnxruntime's rules, without a GPU; `rnngraph.runtime.placement` reads
 what a real CUDA session did.
@@ -26,7 +28,7 @@ from onnx import helper, shape_inference
 
 from rnngraph.compiler import cuda
 
-FALLBACK, SHAPE = "fallback", "shape"
+FALLBACK, SHAPE, INEXACT = "fallback", "shape", "inexact"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def fallbacks(proto: onnx.ModelProto) -> list[Placed]:
 
 def _visit(graph: onnx.GraphProto, where: str, types: _Types) -> Iterator[Placed]:
     refused: dict[int, str] = {}
+    inexact: dict[int, str] = {}
     for index, node in enumerate(graph.node):
         attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute
                       if a.type not in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)}
@@ -95,10 +98,14 @@ def _visit(graph: onnx.GraphProto, where: str, types: _Types) -> Iterator[Placed
                                       attributes, list(node.input))
         if reason is not None:
             refused[index] = reason
+        elif (differs := cuda.inexact_on_cuda(node.op_type, attributes, list(node.input))) is not None:
+            inexact[index] = differs
     shape = _cpu_preferred(graph, refused, types)
     for index, node in enumerate(graph.node):
         if index in refused:
             yield Placed(where, node.name, node.op_type, FALLBACK, refused[index])
+        elif index in inexact:
+            yield Placed(where, node.name, node.op_type, INEXACT, inexact[index])
         elif index in shape:
             yield Placed(where, node.name, node.op_type, SHAPE,
                          "a small shape or index computation on values in CPU memory (onnxruntime's choice)")

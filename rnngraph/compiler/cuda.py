@@ -24,6 +24,13 @@ Three ways a node of an exported graph ends up on the CPU in a CUDA session:
    (float16 inputs excepted). These are int64 index and size computations that cost less
    on the CPU than a copy to the GPU; rnngraph reports them apart from 1 and 2.
 
+One more limit is not a placement but a result: the CUDA kernels run a ``reverse`` LSTM, GRU
+or RNN by reversing the whole padded time axis before cuDNN (``ReverseBySequence`` over all
+steps, in onnxruntime/core/providers/cuda/rnn/cudnn_rnn_base.cc), so a row shorter than the
+batch's time axis starts its reverse pass on padding rather than on its own last step, which
+ONNX's ``sequence_lens`` requires (`CUDA_REVERSE_WITH_LENGTHS`). Read in the sources, not
+confirmed on a GPU here; the CUDA lowering keeps reverse runs in Scan loops.
+
 Checked against onnxruntime's sources (the rule of 1 is unchanged from 1.x releases up to
 the current CUDA provider; the kernel table is the one of opsets up to 24); the measured
 report of a real session (`rnngraph.runtime.placement`) is the authority where they differ.
@@ -91,6 +98,10 @@ CPU_INPUTS: dict[str, tuple[int, ...]] = {
 #: outputs a CUDA kernel writes to CPU memory: where onnxruntime's CPU-preferred shape subgraphs start
 CPU_OUTPUTS: dict[str, tuple[int, ...]] = {"Shape": (0,), "Size": (0,)}
 
+#: why the CUDA lowering runs reverse recurrent layers as Scan loops (module docstring)
+CUDA_REVERSE_WITH_LENGTHS = ("runs on CUDA, but its CUDA kernel reverses the whole padded time axis before cuDNN, "
+                             "so a reverse pass over a row shorter than the time axis starts on padding")
+
 #: ONNX's element type number of strings (TensorProto.STRING)
 STRING = 8
 #: the initializer size (elements) up to which onnxruntime lets a node with that input stay on the CPU
@@ -146,4 +157,16 @@ def kernel_fallback(op_type: str, domain: str, dtypes: Sequence[str | None], att
     dtype = dtypes[index] if index < len(dtypes) else None
     if dtype is not None and dtype not in types:
         return f"no CUDA kernel for {op_type} on {dtype.lower()} (it has {', '.join(sorted(t.lower() for t in types))})"
+    return None
+
+
+def inexact_on_cuda(op_type: str, attributes: Mapping[str, Any], inputs: Sequence[str]) -> str | None:
+    """Why a recurrent node the CUDA provider runs may differ from ONNX's meaning there, or None.
+
+    A ``reverse`` or ``bidirectional`` LSTM/GRU/RNN with ``sequence_lens`` (`CUDA_REVERSE_WITH_LENGTHS`).
+    """
+    direction = attributes.get("direction", "forward")
+    direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+    if op_type in CUDNN_ACTIVATIONS and direction != "forward" and len(inputs) > 4 and inputs[4]:
+        return f"{op_type} direction={direction} with sequence_lens {CUDA_REVERSE_WITH_LENGTHS}"
     return None

@@ -15,7 +15,7 @@ that has a choice reads it here, once per cell.
   `auto` picks by speed measured on the CPU. ``cuda``: every node runs on onnxruntime's
   CUDA provider (`rnngraph.compiler.cuda`): ONNX's native LSTM/GRU/RNN only where cuDNN
   runs it (no peepholes, no coupled gates, GRU with ``linear_before_reset``, RNN with
-  tanh), where `auto` and `native` then take it; a Scan elsewhere.
+  tanh; forward runs only), where `auto` and `native` then take it; a Scan elsewhere.
 
 - `streaming`: export a causal model as a chunk model whose recurrent state is explicit
   graph inputs and outputs (`rnngraph.compiler.streaming`).

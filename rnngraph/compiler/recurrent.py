@@ -123,16 +123,17 @@ def bind(ctx: LoweringContext, cell: Cell) -> BoundCell:
     return BoundCell(cell, impl, impl.choose_form(cell, ctx.options))
 
 
-def choose_path(lowering: str, cell: Cell, device: str = "cpu") -> str:
+def choose_path(lowering: str, cell: Cell, device: str = "cpu", reverse: bool = False) -> str:
     """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``.
 
-    For ``device="cuda"`` the native op only where the CUDA provider runs it, and then also for
-    `auto`: cuDNN runs the whole sequence in one call, a Scan launches its body at every step.
+    For ``device="cuda"`` the native op only where the CUDA provider runs it exactly (forward
+    runs, `rnngraph.compiler.cuda.CUDA_REVERSE_WITH_LENGTHS`), and then also for `auto`: cuDNN
+    runs the whole sequence in one call, a Scan launches its body at every step.
     """
     impl = cell_lowering(cell)
     native_ok = impl.native is not None and impl.native_exact(cell)
     if device == "cuda":
-        native_ok = native_ok and impl.native_on_cuda(cell)
+        native_ok = native_ok and impl.native_on_cuda(cell) and not reverse
     if lowering == "native" and native_ok:
         return "native"
     if lowering == "auto" and native_ok and (impl.prefer_native or device == "cuda"):
@@ -149,7 +150,7 @@ def run_cell(
     initial: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Lower `cell` over `seq`; returns ``y (batch, time, out)`` and the final states by name."""
-    path = choose_path(ctx.options.lowering, cell, ctx.options.device)
+    path = choose_path(ctx.options.lowering, cell, ctx.options.device, seq.reverse)
     ctx.paths[node] = path
     impl = cell_lowering(cell)
     if path == "native":
