@@ -46,7 +46,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     mf = load_model_file(args.model, args.seed, args.kind)
     # float64 is compiled in (ExportOptions.dtype); float16 and int8 are copies of the float32 export
     compiled = "float64" if args.dtype == "float64" and not args.quantize else "float32"
-    options = ExportOptions(lowering=args.lowering, streaming=args.streaming, dtype=compiled)
+    options = ExportOptions(lowering=args.lowering, streaming=args.streaming, dtype=compiled, device=args.device)
     if args.quantize or args.dtype == "float16":
         import tempfile
 
@@ -60,7 +60,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                                 f"quantization starts from the float32 export; give one of them.")
         if args.dtype == "float16" and args.streaming and args.lowering == "auto":
             # onnxruntime 1.32 crashes on float16 chunk models with native LSTM/GRU/RNN nodes (precision.py)
-            options = ExportOptions(lowering="scan", streaming=True)
+            options = ExportOptions(lowering="scan", streaming=True, device=args.device)
         # the float32 export is written beside the output first; the reduced-precision copy replaces it
         with tempfile.TemporaryDirectory(dir=Path(args.output).resolve().parent, prefix=".rnngraph-") as tmp:
             float32 = Path(tmp) / Path(args.output).name
@@ -458,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--streaming", action="store_true",
                    help="export a chunk model: every recurrent state an explicit input and output (causal models "
                         "only; docs/deploy.md gives the layout)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="the onnxruntime provider to lower for: cuda keeps every node on onnxruntime's CUDA provider "
+                        "(native LSTM/GRU/RNN only where cuDNN runs them, Scan loops elsewhere; docs/deploy.md)")
     p.add_argument("--quantize", choices=("int8",),
                    help="write the model with int8 weights (onnxruntime's dynamic quantization, Scan/Loop bodies "
                         "included); inputs and outputs stay float32")

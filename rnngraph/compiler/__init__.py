@@ -66,7 +66,8 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         g.add_input(g.claim(lengths), "int64", ["batch"])
     for out_name in model.outputs:
         g.claim(out_name)
-    guards = prelude(g, model)  # empty inputs padded, lengths defaults and clamps, count caps (compiler/guards.py)
+    # empty inputs padded, lengths defaults and clamps, count caps (compiler/guards.py)
+    guards = prelude(g, model, options.device)
     ctx.valid_lengths, ctx.pad_rows, ctx.cut_rows = guards.valid_lengths, guards.pad_rows, guards.cut_rows
 
     stream = compile_streaming(ctx, model) if options.streaming else None

@@ -116,8 +116,12 @@ class Guards:
         return self._built[key]
 
 
-def prelude(g: GraphBuilder, model: Model) -> Guards:
-    """Emit the input padding, lengths defaults and clamps and count caps; call after declaring the inputs."""
+def prelude(g: GraphBuilder, model: Model, device: str = "cpu") -> Guards:
+    """Emit the input padding, lengths defaults and clamps and count caps; call after declaring the inputs.
+
+    `device` ``cuda`` (`ExportOptions.device`): int64 values are padded without ``Pad``, which has
+    no int64 kernel on onnxruntime's CUDA provider (`pad_with_zeros`).
+    """
     guards = Guards(g, model)
     one, zero = g.const("one", [1], "int64"), g.const("zero", [0], "int64")
     with g.scope("guard"):
@@ -138,10 +142,14 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
                 continue
             dims = spec.dims()
             ends = [missing[d] if isinstance(d, str) and d in missing else zero for d in dims]
+            if spec.dtype == "int64" and device == "cuda":  # token ids
+                guards.guarded[name] = pad_with_zeros(g, name, [e if e != zero else None for e in ends],
+                                                      f"{name}/at_least_one")
+                continue
             pads = g.op("Concat", *[zero] * len(dims), *ends, axis=0, name=f"{name}/pads")
             guards.guarded[name] = g.op("Pad", name, pads, name=f"{name}/at_least_one")
         for lengths, owners in model.lengths.items():
-            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"])
+            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"], device)
         empty_time = [g.op("Equal", guards.sizes[axis], zero) for axis in guards.sizes if axis != "batch"]
         for flag in empty_time:  # a time axis of 0: every row is a row of length 0
             guards.empty_rows = flag if guards.empty_rows is None else g.op("Or", guards.empty_rows, flag)
@@ -149,7 +157,7 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
     return guards
 
 
-def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) -> None:
+def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str, device: str) -> None:
     g = guards.g
     # an empty initializer of the input's name: onnxruntime makes the input optional, the empty
     # default standing for "every row full" (a given (batch,) tensor comes first in the Concat)
@@ -161,12 +169,28 @@ def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) ->
                      name="given_or_full")
         clamped = g.op("Min", g.op("Max", given, g.const("zero_s", 0, "int64")), time, name="clamped")
         # the padding row of an empty batch has length 0 too; the lowerings read at least 1 step
-        padded = g.op("Pad", clamped, g.op("Concat", g.const("zero", [0], "int64"), missing_rows, axis=0),
-                      name="padded")
+        padded = (pad_with_zeros(g, clamped, [missing_rows], "padded") if device == "cuda" else
+                  g.op("Pad", clamped, g.op("Concat", g.const("zero", [0], "int64"), missing_rows, axis=0),
+                       name="padded"))
         guards.valid_lengths[lengths] = padded
         guards.guarded[lengths] = g.op("Max", padded, g.const("one_s", 1, "int64"), name="at_least_one")
         empty = g.op("Equal", padded, g.const("zero_s", 0, "int64"), name="empty")
     guards.empty_rows = empty if guards.empty_rows is None else g.op("Or", guards.empty_rows, empty)
+
+
+def pad_with_zeros(g: GraphBuilder, value: str, ends: list[str | None], name: str) -> str:
+    """int64 `value` with ``ends[k]`` zeros appended along each axis k (None: none), without ``Pad``.
+
+    onnxruntime's CUDA provider has no int64 ``Pad`` kernel; zeros of the missing extent
+    (``ConstantOfShape``) concatenated axis by axis give the same tensor on every provider.
+    """
+    for axis, end in enumerate(ends):
+        if end is None:
+            continue
+        extent = [end if k == axis else g.dim(value, k) for k in range(len(ends))]
+        shape = extent[0] if len(extent) == 1 else g.op("Concat", *extent, axis=0, name=f"{name}/shape")
+        value = g.op("Concat", value, g.filled(shape, 0, "int64", f"{name}/zeros"), axis=axis, name=name)
+    return value
 
 
 def rename(nodes: Iterable[NodeProto], mapping: Mapping[str, str]) -> None:

@@ -11,6 +11,12 @@ that has a choice reads it here, once per cell.
 - `clockwork_form`: the form of every Clockwork step, ``dense`` or ``ladder``
   (`rnngraph.compiler.cells.clockwork`); None lets its cost model choose per cell.
 
+- `device`: the onnxruntime provider the export is lowered for. ``cpu`` (the default):
+  `auto` picks by speed measured on the CPU. ``cuda``: every node runs on onnxruntime's
+  CUDA provider (`rnngraph.compiler.cuda`): ONNX's native LSTM/GRU/RNN only where cuDNN
+  runs it (no peepholes, no coupled gates, GRU with ``linear_before_reset``, RNN with
+  tanh; forward runs only), where `auto` and `native` then take it; a Scan elsewhere.
+
 - `streaming`: export a causal model as a chunk model whose recurrent state is explicit
   graph inputs and outputs (`rnngraph.compiler.streaming`).
 
@@ -35,6 +41,7 @@ CLOCKWORK_FORMS = ("dense", "ladder")
 DTYPES = ("float32", "float64")
 #: the native recurrent ops onnxruntime's CPU provider runs in float32 only
 FLOAT32_ONLY_OPS = ("LSTM", "GRU", "RNN")
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class ExportOptions:
     clockwork_form: str | None = None
     streaming: bool = False
     dtype: str = "float32"
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -61,6 +69,9 @@ class ExportOptions:
         if self.clockwork_form is not None and self.clockwork_form not in CLOCKWORK_FORMS:
             raise ExportError(f"invalid value for `clockwork_form`: expected one of {CLOCKWORK_FORMS} or None "
                               f"(the cost model chooses), received {self.clockwork_form!r}.")
+        if self.device not in DEVICES:
+            raise ExportError(f"invalid value for `device`: expected one of {DEVICES} (the onnxruntime provider "
+                              f"the export is lowered for), received {self.device!r}.")
         if not isinstance(self.streaming, bool):
             raise ExportError(f"invalid value for `streaming`: expected True or False, received {self.streaming!r}.")
 

@@ -83,6 +83,8 @@ class CellLowering:
     native_exact: Callable[[Any], bool] = lambda cell: True
     #: what `auto` picks when both paths apply, from measurements (see benchmarks/)
     prefer_native: bool = False
+    #: whether onnxruntime's CUDA provider runs this cell's native op (`rnngraph.compiler.cuda`); False: never asked
+    native_on_cuda: Callable[[Any], bool] = lambda cell: False
     #: whether `hoist` reads `seq.step_index` (Clockwork's clock)
     needs_step_index: bool = False
     #: the variant of the step for this cell under these export options (called once per run, see `bind`)
@@ -121,13 +123,20 @@ def bind(ctx: LoweringContext, cell: Cell) -> BoundCell:
     return BoundCell(cell, impl, impl.choose_form(cell, ctx.options))
 
 
-def choose_path(lowering: str, cell: Cell) -> str:
-    """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``."""
+def choose_path(lowering: str, cell: Cell, device: str = "cpu", reverse: bool = False) -> str:
+    """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``.
+
+    For ``device="cuda"`` the native op only where the CUDA provider runs it exactly (forward
+    runs, `rnngraph.compiler.cuda.CUDA_REVERSE_WITH_LENGTHS`), and then also for `auto`: cuDNN
+    runs the whole sequence in one call, a Scan launches its body at every step.
+    """
     impl = cell_lowering(cell)
     native_ok = impl.native is not None and impl.native_exact(cell)
+    if device == "cuda":
+        native_ok = native_ok and impl.native_on_cuda(cell) and not reverse
     if lowering == "native" and native_ok:
         return "native"
-    if lowering == "auto" and native_ok and impl.prefer_native:
+    if lowering == "auto" and native_ok and (impl.prefer_native or device == "cuda"):
         return "native"
     return "scan"
 
@@ -141,7 +150,7 @@ def run_cell(
     initial: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Lower `cell` over `seq`; returns ``y (batch, time, out)`` and the final states by name."""
-    path = choose_path(ctx.options.lowering, cell)
+    path = choose_path(ctx.options.lowering, cell, ctx.options.device, seq.reverse)
     ctx.paths[node] = path
     impl = cell_lowering(cell)
     if path == "native":

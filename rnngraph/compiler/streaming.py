@@ -200,7 +200,7 @@ def _recurrent(ctx: LoweringContext, stream: ChunkState, path: str, layer: Recur
     bound = bind(ctx, cell)
     clock = stream.clock() if bound.needs_step_index else None
     seq = SequenceInput(x, spec, ctx.mask(spec, x), ctx.lengths_i32(spec), False, clock_start=clock)
-    ctx.paths[path] = choose_path(ctx.options.lowering, cell)
+    ctx.paths[path] = choose_path(ctx.options.lowering, cell, ctx.options.device)
     if ctx.paths[path] == "native":
         assert bound.impl.native is not None
         y, out = bound.impl.native(ctx, cell, p, seq, initial)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnngraph.compiler import cuda
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import ACTIVATIONS, activate
@@ -52,4 +53,9 @@ def native(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: Se
     return from_native_outputs(g, y, {"h": y_h})
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False)
+def on_cuda(cell: RNN) -> bool:
+    """The CUDA provider runs the native RNN `native` emits (its activation)."""
+    return cuda.recurrent_runs_on_cuda("RNN", {"activations": [ACTIVATIONS[cell.activation]]})
+
+
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False, native_on_cuda=on_cuda)
