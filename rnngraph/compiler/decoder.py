@@ -15,7 +15,7 @@ target sequence (teacher forcing). Then:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from rnngraph.compiler.context import LoweringContext, lowers
 from rnngraph.compiler.layers import apply_mask, dense
 from rnngraph.compiler.loop import UNKNOWN, LoopBody, sequence_clock
 from rnngraph.compiler.over_time import last_valid, pool
-from rnngraph.compiler.recurrent import SequenceInput, run_cell, step_once
+from rnngraph.compiler.recurrent import SequenceInput, run_cell, step_in, step_once
 from rnngraph.dsl.decoder import Decoder, GreedyDecode, TeacherForced
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.tensor import TensorSpec
@@ -151,12 +151,7 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
     token_prev = loop.carry("token", g.filled(batch, dec.bos, "int64", "bos"), [None], "int64")
     done_prev = loop.carry("done", g.filled(batch, False, "bool", "done0"), [None], "bool")
     body = loop.b
-    emb = body.op("Gather", body.const("E", p["E"]), token_prev, axis=0, name="embed")
-    a, alpha = (attend(body, dec.attention, p, av, states[next(iter(states))])
-                if av is not None and dec.attention is not None else (None, None))
-    new_states, y = step_once(ctx, loop, dec.cell, cell_params(p), states, decoder_input(body, dec, emb, c, a))
-    readin = y if a is None else body.op("Concat", y, a, axis=-1, name="readin")
-    scores = affine(body, readin, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
+    new_states, scores, alpha = decoder_step(ctx, body, loop.clock, dec, p, av, c, states, token_prev)
     best = body.op("ArgMax", scores, axis=-1, keepdims=0, name="argmax")
     alive = body.unsqueeze(body.cast(body.op("Not", done_prev), "float32", name="alive"), [1])
     token = body.op("Where", done_prev, body.const("pad", dec.pad, "int64"), best, name="token")
@@ -170,3 +165,22 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
     if alpha is not None:
         loop.emit("weights", body.op("Mul", alpha, alive, name="alpha_out"), g.dim(memory, 1))
     return tuple(loop.run_loop(trips, batch).stacked.values())
+
+
+def decoder_step(ctx: LoweringContext, b: GraphBuilder, clock: Callable[[], str], dec: Decoder,
+                 p: Mapping[str, np.ndarray], av: AttentionValues | None, c: str | None, states: Mapping[str, str],
+                 token: str) -> tuple[dict[str, str], str, str | None]:
+    """One decoding step into `b` (a Loop body or a step model), from the previous token ``(batch,)`` int64.
+
+    ``x = [E[token]; c (use=every); a (attention, query s_{i-1})]``, ``s_i = cell(s_{i-1}, x)``,
+    ``scores = act(V [s_i; a] + b)``. Returns the new states, ``scores (batch, vocab)`` and
+    ``α (batch, T)`` (None without attention).
+    """
+    assert dec.cell is not None and dec.readout is not None
+    emb = b.op("Gather", b.const("E", p["E"]), token, axis=0, name="embed")
+    a, alpha = (attend(b, dec.attention, p, av, states[next(iter(states))])
+                if av is not None and dec.attention is not None else (None, None))
+    new_states, y = step_in(ctx, b, clock, dec.cell, cell_params(p), states, decoder_input(b, dec, emb, c, a))
+    readin = y if a is None else b.op("Concat", y, a, axis=-1, name="readin")
+    scores = affine(b, readin, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
+    return new_states, scores, alpha

@@ -199,10 +199,23 @@ def step_once(
     A cell that needs the step number reads the loop's clock. Returns the new
     states and ``y_t (batch, out)``; no padding is applied.
     """
+    return step_in(ctx, loop.b, loop.clock, cell, p, states, x_t)
+
+
+def step_in(
+    ctx: LoweringContext,
+    b: GraphBuilder,
+    clock: Callable[[], str],
+    cell: Cell,
+    p: Mapping[str, np.ndarray],
+    states: Mapping[str, str],
+    x_t: str,
+) -> tuple[dict[str, str], str]:
+    """`step_once` into any graph `b` (a loop body, or a decoder step model): ``clock()`` gives
+    ``(batch, 1)`` float step numbers, asked for only by a cell that needs them."""
     bound = bind(ctx, cell)
-    clock = loop.clock() if bound.needs_step_index else None
-    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False, clock)
-    return bound.step(loop.b, p, states, bound.hoist(loop.b, p, seq))
+    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False, clock() if bound.needs_step_index else None)
+    return bound.step(b, p, states, bound.hoist(b, p, seq))
 
 
 def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
