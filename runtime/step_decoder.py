@@ -57,6 +57,9 @@ class StepDecoder:
         self.per_step = [lay["outputs"][k] for k in ("scores", "weights") if k in lay["outputs"]]
         self.states = [s["input"] for s in lay["states"]]
         self.argmax: str = lay["outputs"]["argmax"]
+        self.token: str = lay["token"]["input"]
+        #: what each step call fetches: the outputs, then the carried states in `carried` order
+        self.fetched = self.outputs + list(self.carried.values())
         self.bos, self.eos, self.pad, self.vocab = lay["bos"], lay["eos"], lay["pad"], lay["vocab"]
 
     def open(self, **sources: Any) -> DecoderStreams:
@@ -98,15 +101,14 @@ class DecoderStreams:
 
     def _run(self, token: np.ndarray) -> dict[str, np.ndarray]:
         model = self.model
-        feeds = {model.layout["token"]["input"]: token, **self.state, **self.context}
-        names = model.outputs + list(model.carried.values())
+        feeds = {model.token: token, **self.state, **self.context}
         try:
-            values = model.step_session.run(names, feeds)
+            values = model.step_session.run(model.fetched, feeds)
         except Exception as exc:  # noqa: BLE001
             raise RnnGraphError(f"onnxruntime failed while running the decoder step: {exc}") from exc
-        out = dict(zip(names, values, strict=True))
-        self.state = {name: out[output] for name, output in model.carried.items()}
-        return {name: out[name] for name in model.outputs}
+        n = len(model.outputs)
+        self.state = dict(zip(model.carried, values[n:], strict=True))
+        return dict(zip(model.outputs, values[:n], strict=True))
 
     def greedy(self, max_len: int | None = None) -> dict[str, np.ndarray]:
         """Greedy decoding: from BOS, each step fed the previous step's argmax, until every stream emitted EOS
@@ -128,14 +130,18 @@ class DecoderStreams:
         for _ in range(limit):
             before = self.state
             out = self._run(token)
-            best, alive = out[model.argmax], ~done
-            token = np.where(done, model.pad, best)
+            best = out[model.argmax]
+            if done.any():  # only then is there anything to mask (kept off the common path: it costs per token)
+                alive = ~done[:, None]
+                best = np.where(done, model.pad, best)
+                out = {name: out[name] * alive for name in model.per_step}
+                # finished streams keep their decoder state (the steps count on, as the Loop's clock does)
+                self.state.update({k: np.where(alive, self.state[k], before[k]) for k in model.states})
+            token = best
             steps["tokens"].append(token)
             for name in model.per_step:
-                steps[name].append(out[name] * alive[:, None])
-            # finished streams keep their decoder state (the steps count on, as the Loop's clock does)
-            self.state.update({k: np.where(done[:, None], before[k], self.state[k]) for k in model.states})
-            done = done | (best == model.eos)
+                steps[name].append(out[name])
+            done = done | (token == model.eos)
             if done.all():
                 break
         return {name: _stacked(values, self, name) for name, values in steps.items()}
