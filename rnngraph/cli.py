@@ -105,6 +105,7 @@ def has_decoder(model: object) -> bool:
 def export_decoder_files(args: argparse.Namespace, model: object, params: object) -> int:
     """``--streaming`` on a decoder model: its step export, the encoder and the step model beside the output."""
     import json
+
     from rnngraph.errors import ExportError
     from rnngraph.exporters.onnx.decoder_step import export_decoder_step, step_paths
 

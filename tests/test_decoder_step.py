@@ -88,7 +88,8 @@ def test_sample_attention_decoders_step_equals_whole(sample: str) -> None:
     assert got["tokens"].shape[1] >= 1
 
 
-@pytest.mark.parametrize("context,use", [(c, u) for c in ("last", "last_dense", "all_dense") for u in ("init", "every")])
+@pytest.mark.parametrize("context,use", [(c, u) for c in ("last", "last_dense", "all_dense")
+                                         for u in ("init", "every")])
 def test_sample_encoder_decoder_step_equals_whole(context: str, use: str) -> None:
     ns = runpy.run_path(str(SAMPLES / "encoder_decoder.py"))
     model = ns["build"](context, use, "greedy")

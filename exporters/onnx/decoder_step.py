@@ -77,11 +77,10 @@ def _meanings(layout: dict[str, object], role: str) -> dict[str, str]:
     out[steps["input"]] = "steps decoded before this step (0 at the first)"
     out[steps["output"]] = "steps decoded after this step (feed back as " + steps["input"] + ")"
     for slot in layout["states"]:  # type: ignore[attr-defined]
-        out[slot["input"]] = f"state of the decoder node {slot['layer']!r} before this step (the encoder's {slot['output']} " \
-                             "at the first step)"
-        out[slot["output"]] = (f"initial state of the decoder node {slot['layer']!r} (feed as {slot['input']})" if role ==
-                               "encoder" else f"state of the decoder node {slot['layer']!r} after this step (feed back as "
-                               f"{slot['input']})")
+        node, before, after = f"the decoder node {slot['layer']!r}", slot["input"], slot["output"]
+        out[before] = f"state of {node} before this step (the encoder's {after} at the first step)"
+        out[after] = (f"initial state of {node} (feed as {before})" if role == "encoder"
+                      else f"state of {node} after this step (feed back as {before})")
     for slot in layout["context"]:  # type: ignore[attr-defined]
         out[slot["name"]] = slot["meaning"] + (" (feed to every step)" if role == "encoder" else "")
     out["scores"] = "the readout's output at this step, (batch, vocab)"
@@ -91,7 +90,7 @@ def _meanings(layout: dict[str, object], role: str) -> dict[str, str]:
 
 
 def _entries(values: list[onnx.ValueInfoProto], meanings: Mapping[str, str]) -> list[dict[str, object]]:
-    out = []
+    out: list[dict[str, object]] = []
     for v in values:
         t = v.type.tensor_type
         out.append({"name": v.name, "dtype": helper.tensor_dtype_to_np_dtype(t.elem_type).name,

@@ -162,10 +162,8 @@ def _compile_encoder(sub: Model, sub_params: Mapping[str, np.ndarray], dec: Deco
         g.add_input(g.claim(input_name), spec.dtype, spec.dims())
     for lengths in sub.lengths:
         g.add_input(g.claim(lengths), "int64", ["batch"])
-    for slot in slots:
-        g.claim(slot.output)
-    for slot in contexts:
-        g.claim(CONTEXT + slot.name)
+    for name_out in [slot.output for slot in slots] + [CONTEXT + c.name for c in contexts]:
+        g.claim(name_out)
     guards = prelude(g, sub)
     ctx.valid_lengths, ctx.pad_rows, ctx.cut_rows = guards.valid_lengths, guards.pad_rows, guards.cut_rows
     for node_name, node in sub.nodes():
@@ -180,15 +178,15 @@ def _compile_encoder(sub: Model, sub_params: Mapping[str, np.ndarray], dec: Deco
         initial = initial_states(ctx, dec, p, c, memory, mspec.features)
         av = prepare_attention(ctx, dec.attention, p, memory, mspec) if dec.attention is not None else None
     guards.redirect()
-    values = {"memory": memory, "c": c}
+    values: dict[str, str | None] = {"memory": memory, "c": c}
     if av is not None:
         values.update(keys=av.keys, bias=av.bias)
-    for slot in contexts:
-        value = values[slot.name]
-        assert value is not None
+    for context in contexts:
+        found = values[context.name]
+        assert found is not None
         # only the batch and time axes are cut back to the real sizes (bias has no feature axis)
-        spec = TensorSpec("vector", int(slot.dims[-1])) if slot.name == "c" else mspec
-        _output(g, guards.output(value, spec, zero_empty_rows=False), CONTEXT + slot.name, slot.dims)
+        spec = TensorSpec("vector", int(context.dims[-1])) if context.name == "c" else mspec
+        _output(g, guards.output(found, spec, zero_empty_rows=False), CONTEXT + context.name, context.dims)
     for slot, state in zip(slots, initial, strict=True):
         value = guards.output(initial[state], TensorSpec("vector", slot.size), zero_empty_rows=False)
         _output(g, value, slot.output, ["batch", slot.size])
