@@ -36,12 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnngraph.compiler import CompiledGraph
+from rnngraph.compiler import CompiledGraph, declare
 from rnngraph.compiler.attention import AttentionValues, prepare_attention
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.decoder import context_value, decoder_step, initial_states
-from rnngraph.compiler.guards import prelude
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.compiler.streaming import STATE_IN, STATE_OUT, STEPS, StateSlot
 from rnngraph.dsl.decoder import Decoder, DecoderLayer
@@ -158,14 +157,7 @@ def _compile_encoder(sub: Model, sub_params: Mapping[str, np.ndarray], dec: Deco
     values (context, initial states, attention keys and mask bias) as outputs."""
     g = GraphBuilder(opset, deferred={})
     ctx = LoweringContext(g, sub, effective(sub.param_specs(), sub_params, np.float32), options)
-    for input_name, spec in sub.inputs.items():
-        g.add_input(g.claim(input_name), spec.dtype, spec.dims())
-    for lengths in sub.lengths:
-        g.add_input(g.claim(lengths), "int64", ["batch"])
-    for name_out in [slot.output for slot in slots] + [CONTEXT + c.name for c in contexts]:
-        g.claim(name_out)
-    guards = prelude(g, sub)
-    ctx.valid_lengths, ctx.pad_rows, ctx.cut_rows = guards.valid_lengths, guards.pad_rows, guards.cut_rows
+    guards = declare(ctx, sub, [slot.output for slot in slots] + [CONTEXT + c.name for c in contexts])
     for node_name, node in sub.nodes():
         with g.scope(node_name):
             outs = lowering_for(node.layer)(ctx, node_name, node.layer, sub.sources(node_name))
