@@ -46,8 +46,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     mf = load_model_file(args.model, args.seed, args.kind)
     if args.streaming and has_decoder(mf.model):
         return export_decoder_files(args, mf.model, mf.params)
-    options = ExportOptions(lowering=args.lowering, streaming=args.streaming)
-    if args.quantize or args.dtype != "float32":
+    # float64 is compiled in (ExportOptions.dtype); float16 and int8 are copies of the float32 export
+    compiled = "float64" if args.dtype == "float64" and not args.quantize else "float32"
+    options = ExportOptions(lowering=args.lowering, streaming=args.streaming, dtype=compiled)
+    if args.quantize or args.dtype == "float16":
         import tempfile
 
         import onnx
@@ -71,7 +73,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         precision = f"{args.quantize or args.dtype} ({size32} bytes in float32)"
     else:
         proto = export(mf.model, mf.params, args.output, opset=args.opset, options=options)
-        precision = ""
+        precision = "float64" if compiled == "float64" else ""
     print(f"wrote {args.output}: {len(proto.graph.node)} nodes, opset {args.opset}, "
           f"{os.path.getsize(args.output)} bytes, loops {loop_kinds(proto.graph)}"
           f"{', streaming chunk model' if args.streaming else ''}{', ' + precision if precision else ''}")
@@ -139,7 +141,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     # a shipped .onnx is checked as it is: its own graph, its parameters read back from its initializers
     lowering, proto = (mf.onnx.lowering, mf.onnx.proto) if mf.onnx is not None else (args.lowering, None)
     report = verify(mf.model, mf.params, feeds=feeds, lowering=lowering, opset=args.opset,
-                    tolerance=mf.tolerance, proto=proto, progress=False if args.quiet else None)
+                    tolerance=mf.tolerance, proto=proto, progress=False if args.quiet else None, dtype=args.dtype)
     what = f"the file itself, opset {mf.onnx.opset}, exported with" if mf.onnx is not None else ""
     print(f"{args.model}: batch {args.batch}, time {args.time}, seed {args.seed}, {what} lowering {lowering} "
           f"({', '.join(f'{k}: {v}' for k, v in report.paths.items()) or 'no recurrent nodes'})".replace(",  ", ", "))
@@ -498,9 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=("int8",),
                    help="write the model with int8 weights (onnxruntime's dynamic quantization, Scan/Loop bodies "
                         "included); inputs and outputs stay float32")
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+    p.add_argument("--dtype", choices=("float32", "float16", "float64"), default="float32",
                    help="float16: weights and computation in float16, inputs and outputs float32 "
-                        "(needs onnxconverter-common)")
+                        "(needs onnxconverter-common); float64: weights, inputs, outputs and computation in "
+                        "float64, recurrent layers as Scan loops (onnxruntime has no float64 LSTM/GRU/RNN)")
     p.add_argument("--ort-format", action="store_true",
                    help="also write FILE.ort and FILE.required_operators.config for onnxruntime's mobile and "
                         "minimal builds")
@@ -516,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time steps of the random inputs (and the value of every count input, e.g. `steps`)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (one is shown on a terminal while the oracle runs; never in a pipe)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="the float type of the export verified (float64: compared with the float64 entries of "
+                        "the tolerance table); an .onnx file is verified in its own")
     p.set_defaults(func=cmd_verify)
 
     p = command("run")

@@ -33,7 +33,8 @@ import onnxruntime as ort
 
 from rnngraph.errors import InputError, RnnGraphError
 
-ORT_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(float16)": np.float16,
+ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+              "tensor(float16)": np.float16,
               "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
 DEVICES = ("cpu", "cuda", "auto")
 

@@ -243,6 +243,9 @@ def test_a_model_without_exactly_one_decoder_is_refused() -> None:
         rg.export_decoder_step(two, two.init())
     with pytest.raises(ExportError, match="give both `encoder_path` and `step_path`"):
         rg.export_decoder_step(two, two.init(), "only.onnx")
+    one = greedy_model(rg.RNN(5), None)
+    with pytest.raises(ExportError, match=r"a decoder step export is float32 only; received dtype='float64'"):
+        rg.export_decoder_step(one, one.init(), options=ExportOptions(dtype="float64"))
 
 
 def test_the_cli_refuses_flags_the_step_export_does_not_take(tmp_path: pathlib.Path) -> None:

@@ -53,6 +53,9 @@ def export_decoder_step(model: Model, params: Mapping[str, np.ndarray],
     if (encoder_path is None) != (step_path is None):
         raise ExportError("give both `encoder_path` and `step_path` (the two files of one export), or neither.")
     options = resolve(lowering, options)
+    if options.dtype != "float32":
+        raise ExportError(f"a decoder step export is float32 only; received dtype={options.dtype!r}. Export the "
+                          "whole model for float64 (its greedy decoding runs in the graph), or step it in float32.")
     if options.streaming:  # the flag that asked for it; the graphs themselves are not chunk models
         options = ExportOptions(lowering=options.lowering, clockwork_form=options.clockwork_form)
     opset = check_opset(opset)

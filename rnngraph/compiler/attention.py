@@ -7,7 +7,7 @@ Before the decoding loop (`prepare_attention`, once per model):
 
 Inside the loop body (`attend`, per step, query s = s_{i-1} (batch, S)):
     e  = Tanh(keys + s·Wᵀ)·v   | keys·s   | memory·s        (batch, T)
-    α  = Softmax(e + bias)                                   exp(−1e9) is exactly 0 in float32
+    α  = Softmax(e + bias)                                   exp(−1e9) is exactly 0 in float32 and float64
     a  = α·memory                                            (batch, H)
 """
 

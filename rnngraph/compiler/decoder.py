@@ -175,10 +175,10 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
     body = loop.b
     new_states, scores, alpha = decoder_step(ctx, body, loop.clock, dec, p, av, c, states, token_prev)
     best = body.op("ArgMax", scores, axis=-1, keepdims=0, name="argmax")
-    alive = body.unsqueeze(body.cast(body.op("Not", done_prev), "float32", name="alive"), [1])
+    alive = body.unsqueeze(body.cast(body.op("Not", done_prev), "float", name="alive"), [1])
     token = body.op("Where", done_prev, body.const("pad", dec.pad, "int64"), best, name="token")
     done = body.op("Or", done_prev, body.op("Equal", best, body.const("eos", dec.eos, "int64")), name="done")
-    left = body.op("ReduceSum", body.cast(body.op("Not", done), "float32"), keepdims=0)
+    left = body.op("ReduceSum", body.cast(body.op("Not", done), "float"), keepdims=0)
     loop.stop_unless(body.op("Greater", left, body.const("zero_f", 0.0), name="cond"))
     loop.update({**new_states, "token": token, "done": done})
     loop.blend(alive, new_states)  # finished rows keep their state

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import NodeProto, numpy_helper
 
-from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.builder import GraphBuilder, compiler_dtype
 from rnngraph.compiler.idioms import reduce
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec
@@ -82,7 +82,7 @@ class Guards:
         if empty is not None:
             rows = self._once(("rows", len(dims)), lambda: g.unsqueeze(empty, list(range(1, len(dims))))
                               if len(dims) > 1 else empty)
-            zero = g.const("zero", np.zeros((), dtype=np.dtype(spec.dtype)), spec.dtype)
+            zero = g.const("zero", 0, compiler_dtype(spec.dtype))
             value = g.op("Where", rows, zero, value, name="empty_rows_zeroed")
         axes = tuple(axis for axis, d in enumerate(dims) if isinstance(d, str) and d in self.sizes)
         if not axes:
@@ -197,7 +197,7 @@ def nan_rule(g: GraphBuilder, x: str, valid: str | None, mask: str | None, rever
             return y, dict(finals)
         return g.op("Where", valid, y, g.const("zero_f", 0.0), name="padding_zero"), dict(finals)
     with g.scope("nan_rule"):
-        nan_step = g.cast(g.op("IsNaN", reduce(g, "ReduceSum", x, [2], keepdims=1)), "float32")  # (batch, time, 1)
+        nan_step = g.cast(g.op("IsNaN", reduce(g, "ReduceSum", x, [2], keepdims=1)), "float")  # (batch, time, 1)
         if mask is not None:  # padded steps hold 0 already; a NaN there is not read
             nan_step = g.op("Mul", nan_step, mask, name="valid_nan")
         seen = g.op("CumSum", nan_step, g.const("time_axis", 1, "int64"), reverse=int(reverse), name="seen")
@@ -205,7 +205,7 @@ def nan_rule(g: GraphBuilder, x: str, valid: str | None, mask: str | None, rever
         if valid is not None:
             poisoned = g.op("And", poisoned, valid, name="poisoned_valid")
         # NaN or 0 per step, added to y: a broadcast Add is ~3x cheaper in onnxruntime than a broadcast Where
-        nan, zero = g.const("nan", np.float32(np.nan)), g.const("zero_f", 0.0)
+        nan, zero = g.const("nan", np.nan), g.const("zero_f", 0.0)
         y = g.op("Add", y, g.op("Where", poisoned, nan, zero, name="nan_steps"), name="y")
         row = g.op("Greater", reduce(g, "ReduceMax", nan_step, [1]), zero, name="row_nan")
         row_nan = g.op("Where", row, nan, zero, name="nan_rows")
@@ -218,6 +218,6 @@ def propagate_nan(g: GraphBuilder, y: str, maxed: str) -> str:
     onnxruntime's ReduceMax returns the largest number and may skip a NaN; the NaN rule
     (and NumPy) says the maximum of anything with a NaN is NaN. Padded steps hold 0, never NaN.
     """
-    any_nan = reduce(g, "ReduceMax", g.cast(g.op("IsNaN", y), "float32"), [1], name="any_nan")
-    return g.op("Where", g.op("Greater", any_nan, g.const("zero_f", 0.0)), g.const("nan", np.float32(np.nan)), maxed,
+    any_nan = reduce(g, "ReduceMax", g.cast(g.op("IsNaN", y), "float"), [1], name="any_nan")
+    return g.op("Where", g.op("Greater", any_nan, g.const("zero_f", 0.0)), g.const("nan", np.nan), maxed,
                 name="max_nan")

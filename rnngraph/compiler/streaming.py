@@ -11,7 +11,7 @@ The state layout (also written to the model's metadata, key ``rnngraph.state``):
 
     start               (batch, 1) int32   1: this row begins a new stream (its state is taken as 0)
     state_in/steps      (batch, 1) int64   steps each stream has processed so far (the clock phase)
-    state_in/<L>/<s>    (batch, size) float32, for every recurrent layer L in model order
+    state_in/<L>/<s>    (batch, size) float (the export's dtype), for every recurrent layer L in model order
                         (a Stack's layers as <stack>/<layer>) and every state s of its cell
                         in `cell.state_sizes()` order (``h``; ``h, c``; an ESN's ``x, y``)
     state_out/...       the same names after the chunk: steps + the row's chunk length, the states
@@ -69,6 +69,7 @@ class StateSlot:
     name: str
     size: int
     layer: str
+    #: the export's float type (`ExportOptions.dtype`), as the metadata names it
     dtype: str = "float32"
 
     @property
@@ -158,17 +159,17 @@ class ChunkState:
         self.finals: dict[str, str] = {}
 
     def clock(self) -> str:
-        """``(batch, 1)`` float32, each row's steps so far: the clock start of every Clockwork in the chunk."""
+        """``(batch, 1)`` float, each row's steps so far: the clock start of every Clockwork in the chunk."""
         if self._clock is None:
-            self._clock = self.g.cast(self.steps, "float32", name="steps/float")
+            self._clock = self.g.cast(self.steps, "float", name="steps/float")
         return self._clock
 
     def state(self, name: str, size: int, layer: str) -> str:
         """A state input, reset to 0 on rows that start a stream."""
         g = self.g
-        slot = StateSlot(name, size, layer)
+        slot = StateSlot(name, size, layer, g.float_dtype)
         self.slots.append(slot)
-        value = self.ctx.pad_rows(g.add_input(g.claim(slot.input), "float32", ["batch", size]), 2)
+        value = self.ctx.pad_rows(g.add_input(g.claim(slot.input), "float", ["batch", size]), 2)
         g.claim(slot.output)
         return g.op("Where", self.fresh, g.const("zero_f", 0.0), value, name=f"{name}/reset")
 
@@ -186,7 +187,7 @@ class ChunkState:
         g.add_output(STATE_OUT + STEPS, "int64", ["batch", 1])
         for slot in self.slots:
             g.op("Identity", cut(self.finals[slot.name]), output=slot.output, name=f"output/{slot.output}")
-            g.add_output(slot.output, "float32", ["batch", slot.size])
+            g.add_output(slot.output, "float", ["batch", slot.size])
         return layout(self.slots)
 
 
