@@ -275,3 +275,14 @@ def test_runtime_errors_name_the_file_kind_and_the_bad_tokens(tmp_path: pathlib.
         streams.step([1.0, 2.0])
     with pytest.raises(InputError, match="max_len: expected a count ≥ 0, received -1"):
         streams.greedy(-1)
+
+
+def test_a_step_file_is_not_written_as_a_triton_model(tmp_path: pathlib.Path) -> None:
+    from rnngraph.exporters.triton import write_triton_repository
+
+    model = greedy_model(rg.RNN(5), None)
+    files = rg.export_decoder_step(model, model.init())
+    with pytest.raises(ExportError, match="part of a decoder step export; Triton's sequence batcher starts every "
+                                          "state at zero"):
+        write_triton_repository(files.step, str(tmp_path), "step")
+    assert not list(tmp_path.iterdir())
