@@ -44,6 +44,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from rnngraph.verify import load_model_file
 
     mf = load_model_file(args.model, args.seed, args.kind)
+    if args.streaming and has_decoder(mf.model):
+        return export_decoder_files(args, mf.model, mf.params)
     # float64 is compiled in (ExportOptions.dtype); float16 and int8 are copies of the float32 export
     compiled = "float64" if args.dtype == "float64" and not args.quantize else "float32"
     options = ExportOptions(lowering=args.lowering, streaming=args.streaming, dtype=compiled, device=args.device)
@@ -91,6 +93,43 @@ def cmd_export(args: argparse.Namespace) -> int:
         name = Path(args.output).name.rsplit(".", 1)[0]
         folder = write_triton_repository(proto, args.triton, name)
         print(f"wrote the Triton model repository entry {folder} (config.pbtxt, 1/model.onnx)")
+    return 0
+
+
+def has_decoder(model: object) -> bool:
+    from rnngraph.dsl.decoder import DecoderLayer
+    from rnngraph.dsl.model import Model
+
+    assert isinstance(model, Model)
+    return any(isinstance(node.layer, DecoderLayer) for _, node in model.nodes())
+
+
+def export_decoder_files(args: argparse.Namespace, model: object, params: object) -> int:
+    """``--streaming`` on a decoder model: its step export, the encoder and the step model beside the output."""
+    import json
+
+    from rnngraph.errors import ExportError
+    from rnngraph.exporters.onnx.decoder_step import export_decoder_step, step_paths
+
+    extras = [flag for flag, on in (("--quantize", args.quantize), ("--dtype", args.dtype != "float32"),
+                                    ("--ort-format", args.ort_format), ("--triton", args.triton)) if on]
+    if extras:
+        raise ExportError(f"{' and '.join(extras)} cannot be combined with --streaming for a decoder model yet: its "
+                          "step export is two float32 files; export them without these flags.")
+    encoder_path, step_path = step_paths(args.output)
+    files = export_decoder_step(model, params, encoder_path, step_path, opset=args.opset,  # type: ignore[arg-type]
+                                lowering=args.lowering)
+    layout = json.loads({p.key: p.value for p in files.step.metadata_props}["rnngraph.state"])
+    print(f"{args.model}: a decoder streams one token at a time through two files (docs/deploy.md):")
+    for path, proto, role in ((encoder_path, files.encoder, "run once per batch of sources"),
+                              (step_path, files.step, "run once per token")):
+        ins = ", ".join(i.name for i in proto.graph.input)
+        outs = ", ".join(o.name for o in proto.graph.output)
+        print(f"wrote {path}: {role}; {len(proto.graph.node)} nodes, {os.path.getsize(path)} bytes\n"
+              f"  inputs: {ins}\n  outputs: {outs}")
+    print(f"feed token = {layout['bos']} (BOS) first, then each step's argmax; stop at EOS = {layout['eos']} "
+          f"(pad = {layout['pad']}). From Python (numpy and onnxruntime only):\n"
+          f"  rnngraph.runtime.StepDecoder({encoder_path!r}, {step_path!r}).greedy(**sources)")
     return 0
 
 

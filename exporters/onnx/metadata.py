@@ -7,7 +7,9 @@ on Android/Java. docs/deploy.md documents each key.
 
     rnngraph.inputs    [{"name", "dtype", "dims", "meaning"}, ...]   every graph input, in order
     rnngraph.outputs   [{"name", "dtype", "dims", "meaning"}, ...]   every graph output, in order
-    rnngraph.state     {"streaming": false} or the chunk model's state layout (`compiler.streaming.layout`)
+    rnngraph.state     {"streaming": false} or the chunk model's state layout (`compiler.streaming.layout`);
+                       a decoder step export's two files: its layout (`compiler.decoder_step.step_layout`,
+                       written by `exporters.onnx.decoder_step` with ``rnngraph.role`` encoder or step)
     rnngraph.tokens    {"<input>": {"vocab": V}, "<decoder node>": {"bos", "eos", "pad", "vocab"}}
     rnngraph.lengths_convention   the lengths rule, in words
     rnngraph.dtype     the float type of every float input, output and weight ("float32" or "float64")

@@ -9,7 +9,7 @@ registry (`rnngraph.dsl.registry`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +23,7 @@ from rnngraph.compiler import layers as _layers  # noqa: F401 - registers the la
 from rnngraph.compiler import wrappers as _wrappers  # noqa: F401 - Recurrent, Bidirectional, Stack
 from rnngraph.compiler.builder import GraphBuilder, compiler_dtype, fill_deferred
 from rnngraph.compiler.context import LoweringContext, lowering_for
-from rnngraph.compiler.guards import prelude
+from rnngraph.compiler.guards import Guards, prelude
 from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.compiler.streaming import compile_streaming
 from rnngraph.dsl.model import Model
@@ -49,6 +49,21 @@ class CompiledGraph:
         return self.graph
 
 
+def declare(ctx: LoweringContext, model: Model, outputs: Iterable[str]) -> Guards:
+    """The graph inputs (the model's, then its lengths), the `outputs` names claimed, and the guards' prelude:
+    empty inputs padded, lengths defaults and clamps, count caps (compiler/guards.py)."""
+    g = ctx.g
+    for name, spec in model.inputs.items():
+        g.add_input(g.claim(name), compiler_dtype(spec.dtype), spec.dims())
+    for lengths in model.lengths:
+        g.add_input(g.claim(lengths), "int64", ["batch"])
+    for out_name in outputs:
+        g.claim(out_name)
+    guards = prelude(g, model, ctx.options.device)
+    ctx.valid_lengths, ctx.pad_rows, ctx.cut_rows = guards.valid_lengths, guards.pad_rows, guards.cut_rows
+    return guards
+
+
 def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 17,
                   lowering: str = "auto", options: ExportOptions | None = None) -> CompiledGraph:
     """`options` (an `ExportOptions`) carries every export choice (the lowering, the float dtype, streaming);
@@ -60,15 +75,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
     float_type: type[np.floating] = np.float64 if options.dtype == "float64" else np.float32
     ctx = LoweringContext(g, model, effective(model.param_specs(), params, float_type), options)
 
-    for name, spec in model.inputs.items():
-        g.add_input(g.claim(name), compiler_dtype(spec.dtype), spec.dims())
-    for lengths in model.lengths:
-        g.add_input(g.claim(lengths), "int64", ["batch"])
-    for out_name in model.outputs:
-        g.claim(out_name)
-    # empty inputs padded, lengths defaults and clamps, count caps (compiler/guards.py)
-    guards = prelude(g, model, options.device)
-    ctx.valid_lengths, ctx.pad_rows, ctx.cut_rows = guards.valid_lengths, guards.pad_rows, guards.cut_rows
+    guards = declare(ctx, model, model.outputs)
 
     stream = compile_streaming(ctx, model) if options.streaming else None
     if stream is None:

@@ -47,6 +47,20 @@ from rnngraph.dsl.tensor import TensorSpec
 
 
 @dataclass(frozen=True)
+class KnownColumns:
+    """The first `width` columns of a step's input, whose projections are computed outside the loop.
+
+    ``project(W_k, b)`` gives, for this step, ``x_k·W_kᵀ + b (batch, out)`` (`W_k` the weights' first
+    `width` columns); the step's ``x`` then holds only the remaining columns. The attention decoder
+    uses it for its embedded targets: their share of every input projection becomes one MatMul over
+    all steps before the Scan. A hoist reads its input only through `input_projection`.
+    """
+
+    width: int
+    project: Callable[[np.ndarray, np.ndarray], str]
+
+
+@dataclass(frozen=True)
 class SequenceInput:
     """A batch-first sequence value being run over: its spec, mask and direction."""
 
@@ -59,6 +73,8 @@ class SequenceInput:
     step_index: str | None = None
     #: ``(batch, 1)`` float, where each row's clock stands at its first step (a streaming chunk); None: 0
     clock_start: str | None = None
+    #: leading input columns projected outside the loop (`x` holds the others); None: `x` is the whole input
+    known: KnownColumns | None = None
 
 
 # the `cell` argument is the registered Cell subclass, hence Any; the last argument is the form
@@ -202,20 +218,45 @@ def step_once(
     p: Mapping[str, np.ndarray],
     states: Mapping[str, str],
     x_t: str,
+    known: KnownColumns | None = None,
 ) -> tuple[dict[str, str], str]:
     """One full step inside a loop body, where nothing can be hoisted: ``x_t (batch, in)``.
 
     A cell that needs the step number reads the loop's clock. Returns the new
-    states and ``y_t (batch, out)``; no padding is applied.
+    states and ``y_t (batch, out)``; no padding is applied. With `known`, ``x_t`` holds
+    the input's columns after the known ones.
     """
+    return step_in(ctx, loop.b, loop.clock, cell, p, states, x_t, known)
+
+
+def step_in(
+    ctx: LoweringContext,
+    b: GraphBuilder,
+    clock: Callable[[], str],
+    cell: Cell,
+    p: Mapping[str, np.ndarray],
+    states: Mapping[str, str],
+    x_t: str,
+    known: KnownColumns | None = None,
+) -> tuple[dict[str, str], str]:
+    """`step_once` into any graph `b` (a loop body, or a decoder step model): ``clock()`` gives
+    ``(batch, 1)`` float step numbers, asked for only by a cell that needs them."""
     bound = bind(ctx, cell)
-    clock = loop.clock() if bound.needs_step_index else None
-    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False, clock)
-    return bound.step(loop.b, p, states, bound.hoist(loop.b, p, seq))
+    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False,
+                        clock() if bound.needs_step_index else None, known=known)
+    return bound.step(b, p, states, bound.hoist(b, p, seq))
 
 
 def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
-    """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step)."""
+    """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step).
+
+    With `seq.known`, the known columns' share (and b) comes from outside the loop and only the
+    remaining columns, `seq.x`, are multiplied here.
+    """
+    if seq.known is not None:  # one step, x (batch, rest): a Gemm, which onnxruntime does not make of MatMul + Add
+        k = seq.known.width  # W's columns kept in W's own row order (transB): the parameter layout stays compact
+        rest = g.const("W_rest", np.ascontiguousarray(W[:, k:]))
+        return g.op("Gemm", seq.x, rest, seq.known.project(W[:, :k], b), transB=1, name=name)
     xw = g.op("MatMul", seq.x, g.const("W_T", np.ascontiguousarray(W.T)), name=f"{name}/MatMul")
     return g.op("Add", xw, g.const("bias", b), name=name)
 

@@ -23,7 +23,8 @@ stream ended, or has nothing yet, keeps its state and its steps frozen exactly.
 Only causal models stream: every layer must compute step t from steps ≤ t. Refused,
 naming the layer: `Bidirectional`, ``reverse=True``, readouts over the whole sequence
 (``returns`` ``last``/``mean``/``max``), an `initial_state` input, and the layers that
-are not a per-step map over one input sequence (Generate, Decoder, Generative, Attention).
+are not a per-step map over one input sequence (Generate, Generative). A decoder streams one token
+at a time through its own step export instead (`rnngraph.compiler.decoder_step`).
 Each recurrent layer takes the path `ExportOptions.lowering` gives it (ONNX's native op or a
 Scan). onnxruntime's native ops return zero states for a row of length 0 (a stream with no step
 in this chunk, common here), so on that path such rows get their input state back with a `Where`.
@@ -40,6 +41,7 @@ from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.over_time import last_valid
 from rnngraph.compiler.recurrent import SequenceInput, bind, choose_path, scan_cell
 from rnngraph.compiler.wrappers import Ran, outputs_for
+from rnngraph.dsl.decoder import DecoderLayer
 from rnngraph.dsl.embedding import Embedding
 from rnngraph.dsl.layers import Dense, InputLayer, Layer, Recurrent
 from rnngraph.dsl.model import Model, Source
@@ -53,6 +55,9 @@ STATE_IN = "state_in/"
 STATE_OUT = "state_out/"
 #: per-step readouts a chunk can compute; the others read the whole sequence
 CAUSAL_RETURNS = ("sequence", "state")
+DECODER_REFUSAL = ("decodes steps of its own after reading the whole source; it is not a chunk model but streams one "
+                   "token at a time through its step export: rnngraph.export_decoder_step(model, params, "
+                   "'x.encoder.onnx', 'x.step.onnx'), or `rnngraph export MODEL.py --streaming`, which writes both.")
 #: layers that map each step of their input to the same step of their output
 PER_STEP = (InputLayer, Dense, Embedding)
 
@@ -82,6 +87,9 @@ class StateSlot:
 
 def streaming_refusal(model: Model) -> str | None:
     """Why `model` cannot be streamed (naming the layer and the fix), or None when it is causal."""
+    for name, node in model.nodes():  # before the inputs: a decoder model's count input is no reason here
+        if isinstance(node.layer, DecoderLayer):
+            return f"layer {name!r} ({node.layer.title()}) {DECODER_REFUSAL}"
     for name, spec in model.inputs.items():
         if spec.kind != SEQUENCE:
             return (f"input {name!r} is a {spec.kind}, read once for the whole sequence; a chunk model takes "
