@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.builder import FLOAT, GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class SharedConstBuilder(GraphBuilder):
         self._root, self._shared = root, shared
 
     def const(self, base: str, value: np.ndarray | np.generic | float | int | Sequence[int],
-              dtype: str = "float32") -> str:
+              dtype: str = FLOAT) -> str:
         array = np.asarray(value, dtype=np.dtype(dtype))
         if array.size <= SMALL:
             # kept where it is used: each outer value a Scan body reads is one more implicit input per iteration
@@ -87,7 +87,7 @@ def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: 
         produced = {o for node in b.nodes for o in node.output}
         outs = [v if v in produced else b.op("Identity", v, name="out") for v in outs]
         for value, width in zip(outs, widths, strict=True):
-            b.add_output(value, "float32", [None, None, width] if value == outs[0] else [None, width])
+            b.add_output(value, FLOAT, [None, None, width] if value == outs[0] else [None, width])
         branches[path] = (b.graph(f"{path}_branch"), list(finals))
     names = branches["scan"][1]
     out = g.op_n("If", small, outputs=1 + len(names), name="by_batch",

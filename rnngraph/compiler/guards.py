@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import NodeProto, numpy_helper
 
-from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.builder import FLOAT, GraphBuilder, compiler_dtype
 from rnngraph.compiler.idioms import reduce
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec
@@ -87,7 +87,7 @@ class Guards:
         if empty is not None:
             rows = self._once(("rows", empty, len(dims)), lambda: g.unsqueeze(empty, list(range(1, len(dims))))
                               if len(dims) > 1 else empty)
-            zero = g.const("zero", np.zeros((), dtype=np.dtype(spec.dtype)), spec.dtype)
+            zero = g.const("zero", 0, compiler_dtype(spec.dtype))
             value = g.op("Where", rows, zero, value, name="empty_rows_zeroed")
         axes = tuple(axis for axis, d in enumerate(dims) if isinstance(d, str) and d in self.sizes)
         if not axes:
@@ -137,8 +137,12 @@ class Guards:
         return self._built[key]
 
 
-def prelude(g: GraphBuilder, model: Model) -> Guards:
-    """Emit the input padding, lengths defaults and clamps and count caps; call after declaring the inputs."""
+def prelude(g: GraphBuilder, model: Model, device: str = "cpu") -> Guards:
+    """Emit the input padding, lengths defaults and clamps and count caps; call after declaring the inputs.
+
+    `device` ``cuda`` (`ExportOptions.device`): int64 values are padded without ``Pad``, which has
+    no int64 kernel on onnxruntime's CUDA provider (`pad_with_zeros`).
+    """
     guards = Guards(g, model)
     one, zero = g.const("one", [1], "int64"), g.const("zero", [0], "int64")
     with g.scope("guard"):
@@ -162,6 +166,11 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
                                             g.const("max", spec.count_max, "int64"), name=f"{name}/capped")
                 continue
             dims = spec.dims()
+            if spec.dtype == "int64" and device == "cuda":  # token ids
+                ends = [missing[d] if isinstance(d, str) and d in missing else zero for d in dims]
+                guards.guarded[name] = pad_with_zeros(g, name, [e if e != zero else None for e in ends],
+                                                      f"{name}/at_least_one")
+                continue
             if guards.joint is not None and tuple(dims[:2]) == guards.joint[0]:
                 ends = [joint_missing, *[zero] * (len(dims) - 2)]
             else:
@@ -169,7 +178,7 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
             pads = g.op("Concat", *[zero] * len(dims), *ends, axis=0, name=f"{name}/pads")
             guards.guarded[name] = g.op("Pad", name, pads, name=f"{name}/at_least_one")
         for lengths, owners in model.lengths.items():
-            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"])
+            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"], device)
         # a time axis of 0: every row is a row of length 0
         guards.empty_time = {axis: g.op("Equal", size, zero, name=f"empty_{axis}")
                              for axis, size in guards.sizes.items() if axis != "batch"}
@@ -185,7 +194,7 @@ def _lead(model: Model, opset: int) -> str | None:
     return first
 
 
-def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) -> None:
+def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str, device: str) -> None:
     g = guards.g
     # an empty initializer of the input's name: onnxruntime makes the input optional, the empty
     # default standing for "every row full" (a given (batch,) tensor comes first in the Concat)
@@ -197,12 +206,28 @@ def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) ->
                      name="given_or_full")
         clamped = g.op("Min", g.op("Max", given, g.const("zero_s", 0, "int64")), time, name="clamped")
         # the padding row of an empty batch has length 0 too; the lowerings read at least 1 step
-        padded = g.op("Pad", clamped, g.op("Concat", g.const("zero", [0], "int64"), missing_rows, axis=0),
-                      name="padded")
+        padded = (pad_with_zeros(g, clamped, [missing_rows], "padded") if device == "cuda" else
+                  g.op("Pad", clamped, g.op("Concat", g.const("zero", [0], "int64"), missing_rows, axis=0),
+                       name="padded"))
         guards.valid_lengths[lengths] = padded
         guards.guarded[lengths] = g.op("Max", padded, g.const("one_s", 1, "int64"), name="at_least_one")
         empty = g.op("Equal", padded, g.const("zero_s", 0, "int64"), name="empty")
     guards.empty_lengths = empty if guards.empty_lengths is None else g.op("Or", guards.empty_lengths, empty)
+
+
+def pad_with_zeros(g: GraphBuilder, value: str, ends: list[str | None], name: str) -> str:
+    """int64 `value` with ``ends[k]`` zeros appended along each axis k (None: none), without ``Pad``.
+
+    onnxruntime's CUDA provider has no int64 ``Pad`` kernel; zeros of the missing extent
+    (``ConstantOfShape``) concatenated axis by axis give the same tensor on every provider.
+    """
+    for axis, end in enumerate(ends):
+        if end is None:
+            continue
+        extent = [end if k == axis else g.dim(value, k) for k in range(len(ends))]
+        shape = extent[0] if len(extent) == 1 else g.op("Concat", *extent, axis=0, name=f"{name}/shape")
+        value = g.op("Concat", value, g.filled(shape, 0, "int64", f"{name}/zeros"), axis=axis, name=name)
+    return value
 
 
 def rename(nodes: Iterable[NodeProto], mapping: Mapping[str, str]) -> None:
@@ -251,7 +276,7 @@ def nan_rule(g: GraphBuilder, x: str, valid: str | None, reverse: bool, y: str,
             nan_step = g.op("And", nan_step, valid, name="valid_nan")
         # √(−1) = NaN, √(−0) = −0: three element-wise nodes on (time, batch, 1), where a Where broadcasting two
         # scalars costs ~25 ns an element in onnxruntime (48 µs of a 2.4 ms LSTM at T=2000, profiled)
-        marks = g.op("Sqrt", g.op("Neg", g.cast(nan_step, "float32")), name="marks")
+        marks = g.op("Sqrt", g.op("Neg", g.cast(nan_step, FLOAT)), name="marks")
         seen = g.op("CumSum", marks, g.const("time_axis", 0, "int64"), reverse=int(reverse), name="seen")
         y = g.op("Add", y, seen, name="y")
         if valid is not None and not reverse:
@@ -266,6 +291,6 @@ def propagate_nan(g: GraphBuilder, y: str, maxed: str) -> str:
     onnxruntime's ReduceMax returns the largest number and may skip a NaN; the NaN rule
     (and NumPy) says the maximum of anything with a NaN is NaN. Padded steps hold 0, never NaN.
     """
-    any_nan = reduce(g, "ReduceMax", g.cast(g.op("IsNaN", y), "float32"), [1], name="any_nan")
-    return g.op("Where", g.op("Greater", any_nan, g.const("zero_f", 0.0)), g.const("nan", np.float32(np.nan)), maxed,
+    any_nan = reduce(g, "ReduceMax", g.cast(g.op("IsNaN", y), "float"), [1], name="any_nan")
+    return g.op("Where", g.op("Greater", any_nan, g.const("zero_f", 0.0)), g.const("nan", np.nan), maxed,
                 name="max_nan")

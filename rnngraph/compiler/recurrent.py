@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.builder import FLOAT, GraphBuilder
 from rnngraph.compiler.by_batch import by_batch
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.guards import nan_rule, padding_zero
@@ -45,6 +45,20 @@ from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.registry import implementation
 from rnngraph.dsl.tensor import TensorSpec
+
+
+@dataclass(frozen=True)
+class KnownColumns:
+    """The first `width` columns of a step's input, whose projections are computed outside the loop.
+
+    ``project(W_k, b)`` gives, for this step, ``x_k·W_kᵀ + b (batch, out)`` (`W_k` the weights' first
+    `width` columns); the step's ``x`` then holds only the remaining columns. The attention decoder
+    uses it for its embedded targets: their share of every input projection becomes one MatMul over
+    all steps before the Scan. A hoist reads its input only through `input_projection`.
+    """
+
+    width: int
+    project: Callable[[np.ndarray, np.ndarray], str]
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,8 @@ class SequenceInput:
     step_index: str | None = None
     #: ``(batch, 1)`` float, where each row's clock stands at its first step (a streaming chunk); None: 0
     clock_start: str | None = None
+    #: leading input columns projected outside the loop (`x` holds the others); None: `x` is the whole input
+    known: KnownColumns | None = None
 
 
 # the `cell` argument is the registered Cell subclass, hence Any; the last argument is the form
@@ -84,6 +100,8 @@ class CellLowering:
     native_exact: Callable[[Any], bool] = lambda cell: True
     #: what `auto` picks when both paths apply, from measurements (see benchmarks/)
     prefer_native: bool = False
+    #: whether onnxruntime's CUDA provider runs this cell's native op (`rnngraph.compiler.cuda`); False: never asked
+    native_on_cuda: Callable[[Any], bool] = lambda cell: False
     #: whether `hoist` reads `seq.step_index` (Clockwork's clock)
     needs_step_index: bool = False
     #: the variant of the step for this cell under these export options (called once per run, see `bind`)
@@ -127,13 +145,20 @@ def bind(ctx: LoweringContext, cell: Cell) -> BoundCell:
     return BoundCell(cell, impl, impl.choose_form(cell, ctx.options))
 
 
-def choose_path(lowering: str, cell: Cell) -> str:
-    """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``."""
+def choose_path(lowering: str, cell: Cell, device: str = "cpu", reverse: bool = False) -> str:
+    """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``.
+
+    For ``device="cuda"`` the native op only where the CUDA provider runs it exactly (forward
+    runs, `rnngraph.compiler.cuda.CUDA_REVERSE_WITH_LENGTHS`), and then also for `auto`: cuDNN
+    runs the whole sequence in one call, a Scan launches its body at every step.
+    """
     impl = cell_lowering(cell)
     native_ok = impl.native is not None and impl.native_exact(cell)
+    if device == "cuda":
+        native_ok = native_ok and impl.native_on_cuda(cell) and not reverse
     if lowering == "native" and native_ok:
         return "native"
-    if lowering == "auto" and native_ok and impl.prefer_native:
+    if lowering == "auto" and native_ok and (impl.prefer_native or device == "cuda"):
         return "native"
     return "scan"
 
@@ -147,11 +172,11 @@ def run_cell(
     initial: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Lower `cell` over `seq`; returns ``y (batch, time, out)`` and the final states by name."""
-    path = choose_path(ctx.options.lowering, cell)
+    path = choose_path(ctx.options.lowering, cell, ctx.options.device, seq.reverse)
     impl = cell_lowering(cell)
     limit = 0
-    if path == "scan" and ctx.options.lowering == "auto" and impl.native_batch_limit is not None \
-            and impl.native_exact(cell):
+    if path == "scan" and ctx.options.lowering == "auto" and ctx.options.device == "cpu" \
+            and impl.native_batch_limit is not None and impl.native_exact(cell):
         limit = impl.native_batch_limit(cell, seq.mask is not None)
     if limit > 0:  # the faster path depends on the batch, known only when the graph runs
         ctx.paths[node] = f"native if batch <= {limit}, else scan"
@@ -199,7 +224,7 @@ def scan_cell(
     hoisted = bound.hoist(g, p, seq if x_tm is None else replace(seq, x=x_tm))
     if initial is None:
         batch = g.dim(seq.x, 0) if x_tm is None else g.dim(x_tm, 1)
-        initial = {name: g.filled(g.op("Concat", batch, g.const("size", [size], "int64"), axis=0), 0.0, "float32",
+        initial = {name: g.filled(g.op("Concat", batch, g.const("size", [size], "int64"), axis=0), 0.0, FLOAT,
                                   "zero") for name, size in sizes.items()}
 
     loop = LoopBody(g, "scan")
@@ -228,20 +253,45 @@ def step_once(
     p: Mapping[str, np.ndarray],
     states: Mapping[str, str],
     x_t: str,
+    known: KnownColumns | None = None,
 ) -> tuple[dict[str, str], str]:
     """One full step inside a loop body, where nothing can be hoisted: ``x_t (batch, in)``.
 
     A cell that needs the step number reads the loop's clock. Returns the new
-    states and ``y_t (batch, out)``; no padding is applied.
+    states and ``y_t (batch, out)``; no padding is applied. With `known`, ``x_t`` holds
+    the input's columns after the known ones.
     """
+    return step_in(ctx, loop.b, loop.clock, cell, p, states, x_t, known)
+
+
+def step_in(
+    ctx: LoweringContext,
+    b: GraphBuilder,
+    clock: Callable[[], str],
+    cell: Cell,
+    p: Mapping[str, np.ndarray],
+    states: Mapping[str, str],
+    x_t: str,
+    known: KnownColumns | None = None,
+) -> tuple[dict[str, str], str]:
+    """`step_once` into any graph `b` (a loop body, or a decoder step model): ``clock()`` gives
+    ``(batch, 1)`` float step numbers, asked for only by a cell that needs them."""
     bound = bind(ctx, cell)
-    clock = loop.clock() if bound.needs_step_index else None
-    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False, clock)
-    return bound.step(loop.b, p, states, bound.hoist(loop.b, p, seq))
+    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False,
+                        clock() if bound.needs_step_index else None, known=known)
+    return bound.step(b, p, states, bound.hoist(b, p, seq))
 
 
 def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
-    """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step)."""
+    """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step).
+
+    With `seq.known`, the known columns' share (and b) comes from outside the loop and only the
+    remaining columns, `seq.x`, are multiplied here.
+    """
+    if seq.known is not None:  # one step, x (batch, rest): a Gemm, which onnxruntime does not make of MatMul + Add
+        k = seq.known.width  # W's columns kept in W's own row order (transB): the parameter layout stays compact
+        rest = g.const("W_rest", np.ascontiguousarray(W[:, k:]))
+        return g.op("Gemm", seq.x, rest, seq.known.project(W[:, :k], b), transB=1, name=name)
     xw = g.op("MatMul", seq.x, g.const("W_T", np.ascontiguousarray(W.T)), name=f"{name}/MatMul")
     return g.op("Add", xw, g.const("bias", b), name=name)
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnngraph.compiler import cuda
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import blend
@@ -93,4 +94,9 @@ def native(ctx: LoweringContext, cell: GRU, p: Mapping[str, np.ndarray], seq: Se
     return from_native_outputs(ctx, y, {"h": y_h})
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True)
+def on_cuda(cell: GRU) -> bool:
+    """The CUDA provider runs the native GRU `native` emits (its linear_before_reset)."""
+    return cuda.recurrent_runs_on_cuda("GRU", {"linear_before_reset": int(cell.linear_before_reset)})
+
+
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True, native_on_cuda=on_cuda)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnngraph.compiler import cuda
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import blend
@@ -160,4 +161,9 @@ def native(ctx: LoweringContext, cell: LSTM, p: Mapping[str, np.ndarray], seq: S
     return from_native_outputs(ctx, y, {"h": y_h, "c": y_c})
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True)
+def on_cuda(cell: LSTM) -> bool:
+    """The CUDA provider runs the native LSTM `native` emits (its input_forget and P input)."""
+    return cuda.recurrent_runs_on_cuda("LSTM", {"input_forget": int(cell.coupled)}, cell.peephole)
+
+
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True, native_on_cuda=on_cuda)

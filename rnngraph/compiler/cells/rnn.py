@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnngraph.compiler import cuda
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import ACTIVATIONS, activate
@@ -80,6 +81,11 @@ def native_op(ctx: LoweringContext, cell: RNN, seq: SequenceInput, initial: dict
     return from_native_outputs(ctx, y, {"h": y_h})
 
 
+def on_cuda(cell: RNN) -> bool:
+    """The CUDA provider runs the native RNN `native` emits (its activation)."""
+    return cuda.recurrent_runs_on_cuda("RNN", {"activations": [ACTIVATIONS[cell.activation]]})
+
+
 #: ``batch · hidden`` below which the native op is faster than the Scan (padded, unpadded), see the docstring
 CROSSOVER = {True: 160, False: 64}
 
@@ -89,5 +95,5 @@ def native_batch_limit(cell: RNN, padded: bool) -> int:
     return CROSSOVER[padded] // cell.hidden
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False,
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False, native_on_cuda=on_cuda,
                         native_batch_limit=native_batch_limit, native_beside_scan=native_beside_scan)
