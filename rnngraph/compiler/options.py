@@ -8,8 +8,11 @@ that has a choice reads it here, once per cell.
 - `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
   measured), ``scan`` (a Scan everywhere), ``native`` (ONNX's native op wherever a
   cell maps onto it exactly, a Scan elsewhere).
-- `clockwork_form`: the form of every Clockwork step, ``dense`` or ``ladder``
+- `clockwork_form`: the form of every Clockwork step, ``dense``, ``ladder`` or ``cycle``
   (`rnngraph.compiler.cells.clockwork`); None lets its cost model choose per cell.
+- `batch`: the batch size the export will mostly run at, a hint for cost models that
+  depend on it (Clockwork's choice of form); the exported graph still takes any batch
+  size. None: batch 1, where a step's node overhead weighs most.
 
 - `streaming`: export a causal model as a chunk model whose recurrent state is explicit
   graph inputs and outputs (`rnngraph.compiler.streaming`).
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from rnngraph.errors import ExportError
 
 LOWERINGS = ("auto", "scan", "native")
-CLOCKWORK_FORMS = ("dense", "ladder")
+CLOCKWORK_FORMS = ("dense", "ladder", "cycle")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class ExportOptions:
     lowering: str = "auto"
     clockwork_form: str | None = None
     streaming: bool = False
+    batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.lowering not in LOWERINGS:
@@ -40,6 +44,10 @@ class ExportOptions:
         if self.clockwork_form is not None and self.clockwork_form not in CLOCKWORK_FORMS:
             raise ExportError(f"invalid value for `clockwork_form`: expected one of {CLOCKWORK_FORMS} or None "
                               f"(the cost model chooses), received {self.clockwork_form!r}.")
+        if self.batch is not None and (isinstance(self.batch, bool) or not isinstance(self.batch, int)
+                                       or self.batch < 1):
+            raise ExportError(f"invalid value for `batch`: expected a batch size of at least 1 (a hint for the "
+                              f"cost models; the graph takes any batch) or None, received {self.batch!r}.")
         if not isinstance(self.streaming, bool):
             raise ExportError(f"invalid value for `streaming`: expected True or False, received {self.streaming!r}.")
 
