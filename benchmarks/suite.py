@@ -105,11 +105,11 @@ def clockwork_forms(batch: int, hidden: int, limit: float | None, s: Settings, p
     params = model.init(0)
     shape = Shape("clockwork", batch, s.clockwork_time, s.clockwork_input, hidden)
     feeds = feeds_for(model, shape)
-    data = {}
-    for form in CLOCKWORK_FORMS:
-        data[form] = build_model_proto(model, params, options=clockwork_form(form)).SerializeToString()
-    chosen_data = build_model_proto(model, params, options=ExportOptions(batch=batch)).SerializeToString()
-    chosen = next((form for form, d in data.items() if d == chosen_data), "another form")
+    protos = {form: build_model_proto(model, params, options=clockwork_form(form)) for form in CLOCKWORK_FORMS}
+    data = {form: proto.SerializeToString() for form, proto in protos.items()}
+    # the graphs compared (the metadata records the options, which differ)
+    chosen_graph = build_model_proto(model, params, options=ExportOptions(batch=batch)).graph.SerializeToString()
+    chosen = next((form for form, p in protos.items() if p.graph.SerializeToString() == chosen_graph), "another form")
     runs = {f"{form}/ort": ort_runner(d, feeds) for form, d in data.items()}
     work = Work(batch * s.clockwork_time, dict.fromkeys(runs, madds_per_step(model)), peak.gflops)
     timed = time_contenders(runs, s.rounds, work, [(f"{form}/ort", "dense/ort") for form in CLOCKWORK_FORMS[1:]])

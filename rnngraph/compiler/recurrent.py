@@ -226,13 +226,16 @@ def step_once(
     return bound.step(loop.b, p, states, bound.hoist(loop.b, p, seq))
 
 
-def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
+def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray | str,
+                     name: str = "x_proj") -> str:
     """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step).
 
     One ``Gemm`` on the steps as rows, ``(batch·time, in)``: its bias is added as the product is
     written, where a 3-D MatMul and an Add would pass over the whole ``(batch, time, out)`` twice.
+    `b` is an array or a value of the graph (`folded_bias`).
     """
-    W_T, bias = g.const("W_T", np.ascontiguousarray(W.T)), g.const("bias", b)
+    W_T = g.const("W_T", np.ascontiguousarray(W.T))
+    bias = g.const("bias", b) if isinstance(b, np.ndarray) else b
     if seq.spec.kind != SEQUENCE:  # one step (batch, in), inside a Loop body
         return g.op("Gemm", seq.x, W_T, bias, name=name)
     rows = g.op("Reshape", seq.x, g.const("rows", [-1, W.shape[1]], "int64"), name=f"{name}/rows")
@@ -240,6 +243,12 @@ def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.n
                  g.op("Slice", g.op("Shape", seq.x), g.const("zero_i", [0], "int64"), g.const("two", [2], "int64")),
                  g.const("size", [W.shape[0]], "int64"), axis=0, name=f"{name}/shape")
     return g.op("Reshape", g.op("Gemm", rows, W_T, bias, name=f"{name}/Gemm"), shape, name=name)
+
+
+def folded_bias(g: GraphBuilder, wb: np.ndarray, rb: np.ndarray, name: str = "bias") -> str:
+    """``Wb + Rb`` as a value of the graph: both biases stored as they are (so the file holds each parameter
+    once and `rnngraph.load` finds it), their sum folded into one constant when onnxruntime loads the file."""
+    return g.op("Add", g.const("Wb", wb), g.const("Rb", rb), name=name)
 
 
 def to_time_major(g: GraphBuilder, x: str) -> str:

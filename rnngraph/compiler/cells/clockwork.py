@@ -57,7 +57,7 @@ from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.cells.clockwork_cycle import MAX_CYCLE, cycle_fits, cycle_groups, cycle_runs, scan_cycles
 from rnngraph.compiler.idioms import activate, blend, reduce
 from rnngraph.compiler.options import ExportOptions
-from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection
+from rnngraph.compiler.recurrent import CellLowering, SequenceInput, folded_bias, input_projection
 from rnngraph.dsl.cells.clockwork import Clockwork
 from rnngraph.dsl.tensor import SEQUENCE
 from rnngraph.errors import ExportError
@@ -192,7 +192,7 @@ def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: Se
     if form == "cycle":  # `scan_cycles` runs it whole; `refine_form` replaced it everywhere else
         raise ExportError(f"{cell.describe()}: the cycle form has no per-step hoist (a bug in rnngraph).")
     h = cell.hidden
-    u = input_projection(g, seq, p["W"], p["B"][:h] + p["B"][h:])
+    u = input_projection(g, seq, p["W"], folded_bias(g, p["B"][:h], p["B"][h:]))
     if form == "always":
         return [u]
     if seq.step_index is None:

@@ -26,6 +26,7 @@ from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import (
     CellLowering,
     SequenceInput,
+    folded_bias,
     from_native_outputs,
     input_projection,
     to_time_major,
@@ -40,12 +41,13 @@ def hoist(g: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], seq: Sequence
     """``u_zr (batch, time, 2H)`` and ``u_h (batch, time, H)``."""
     gates = without(cell.gates, *CANDIDATE)
     wb, rb = np.split(p["B"], 2)
-    b_zr = reorder(wb + rb, cell.gates, gates)
-    Wb, Rb = split_gates(wb, cell.gates), split_gates(rb, cell.gates)
-    # with linear_before_reset, Rb_h is scaled by r inside the step and cannot be hoisted
-    b_h = Wb["h"] if cell.linear_before_reset else Wb["h"] + Rb["h"]
     W = np.concatenate([reorder(p["W"], cell.gates, gates), reorder(p["W"], cell.gates, CANDIDATE)])
-    u = input_projection(g, seq, W, np.concatenate([b_zr, b_h]))
+    if cell.linear_before_reset:  # Rb_h is scaled by r inside the step and cannot be hoisted
+        b_zr = folded_bias(g, reorder(wb, cell.gates, gates), reorder(rb, cell.gates, gates), name="bias_zr")
+        b = g.op("Concat", b_zr, g.const("Wb_h", split_gates(wb, cell.gates)["h"]), axis=0, name="bias")
+    else:
+        b = folded_bias(g, reorder(wb, cell.gates, (*gates, *CANDIDATE)), reorder(rb, cell.gates, (*gates, *CANDIDATE)))
+    u = input_projection(g, seq, W, b)
     sizes = g.const("sizes", [len(gates) * cell.hidden, cell.hidden], "int64")
     return list(g.op_n("Split", u, sizes, axis=-1, outputs=2, name="x_gates"))
 
