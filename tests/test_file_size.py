@@ -1,4 +1,4 @@
-"""File size: each weight stored once, a compact parameter layout, an overhead that grows with neither T nor the weights."""
+"""File size: each weight stored once, a compact layout, an overhead that grows with neither T nor the weights."""
 
 from __future__ import annotations
 
