@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from onnx import GraphProto
+from onnx import GraphProto, TensorProto
 
 
 def _graphs(graph: GraphProto) -> Iterator[GraphProto]:
@@ -44,9 +44,9 @@ def share_identical(graph: GraphProto, deferred: dict[str, np.ndarray]) -> dict[
     if not rename:
         return rename
     kept = set(rename.values())
-    moved = []
+    moved: list[TensorProto] = []
     for sub in _graphs(graph):
-        keep = []
+        keep: list[TensorProto] = []
         for tensor in sub.initializer:
             if tensor.name in rename:
                 continue  # a copy: dropped
