@@ -13,7 +13,9 @@ What is measured (see benchmarks/cases.py for the models and contenders):
   threads at (b); the NumPy oracle up to T=100 (a Python loop in float64: up to 3 runs, capped at
   1.5 s; skipped at (c));
 - Clockwork: the ladder and dense forms of its step, forced, at the batch and hidden sizes of target 4;
-- every sample in samples/ at its own sizes, T=100, batch 1 and 16 (`rnngraph.bench.bench_model_file`).
+- every sample in samples/ at its own sizes, T=100, batch 1 and 16 (`rnngraph.bench.bench_model_file`);
+- greedy decoding in the graph against Python loops over the decoder's step export (benchmarks/decoding.py,
+  target 6: vocab 1000, hidden 128, 40 tokens).
 
 How: one intra-op thread unless stated (`auto/ort@2t`), one inter-op thread, sequential
 execution; interleaved rounds, rotating the order each round; warm-up rounds dropped; medians;
@@ -35,6 +37,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cases import CELLS, PERIODS, Shape, feeds_for, measure_case, recurrent
+from decoding import SIZES as DECODE_SIZES
+from decoding import measure_decoding
 from suite_report import write_results
 from targets import evaluate
 
@@ -160,6 +164,8 @@ def run_suite(s: Settings) -> dict[str, Any]:
     for batch, hidden, limit in s.clockwork:
         log(f"clockwork forms B={batch} H={hidden}")
         clockwork.append(clockwork_forms(batch, hidden, limit, s, peak))
+    log("greedy decoding: in-graph vs a Python loop over the step export")
+    decoding = measure_decoding(DECODE_SIZES[s.name], s.rounds, peak.gflops)
     sample_results = []
     for result in samples(s, peak):
         log(f"sample {result['name']}")
@@ -169,7 +175,7 @@ def run_suite(s: Settings) -> dict[str, Any]:
                "two_threads": f"auto/ort@2t: the auto export with 2 intra-op threads at shape ({s.threads_shape})"}
     return {"setting": s.name, "settings": asdict(s), "rounds": s.rounds.describe(), "threads": threads, "torch": torch,
             "peak": asdict(peak), "cases": cases, "clockwork": clockwork, "samples": sample_results,
-            "targets": evaluate(cases, clockwork, sample_results, torch),
+            "decoding": decoding, "targets": evaluate(cases, clockwork, sample_results, torch, decoding),
             "wall_s": time.perf_counter() - start}
 
 

@@ -54,7 +54,7 @@ def markdown(r: Mapping[str, Any]) -> str:
             f"- single-core SGEMM peak: {r['peak']['gflops']:.1f} GFLOP/s (onnxruntime MatMul "
             f"{r['peak']['n']}×{r['peak']['n']}, 1 thread, fastest of {r['peak']['runs']} runs)", ""]
     return "\n".join(head + targets_section(r["targets"]) + cases_section(r["cases"]) + profile_section(r["cases"])
-                     + clockwork_section(r)
+                     + clockwork_section(r) + decoding_section(r)
                      + samples_section(r["samples"]) + [NOTES])
 
 
@@ -133,6 +133,20 @@ def clockwork_section(r: Mapping[str, Any]) -> list[str]:
     heads = ["batch", "hidden", "T", *[f"{f} ms" for f in forms], *[f"{f}/dense" for f in forms if f != "dense"],
              "auto chose (batch declared)"]
     return ["## Clockwork step forms (periods 1, 2, 4, 8)", "", markdown_table(heads, rows), ""]
+
+
+def decoding_section(r: Mapping[str, Any]) -> list[str]:
+    """Target 6: the whole greedy model against Python loops over its step export (benchmarks/decoding.py)."""
+    d = r.get("decoding")
+    if d is None:
+        return []
+    size = d["size"]
+    rows = [[name, stats["median_ms"]] for name, stats in d["contenders"].items()]
+    return [f"## Greedy decoding: in the graph vs a Python loop over the step export (vocab {size['vocab']}, "
+            f"hidden {size['hidden']}, {size['tokens']} tokens, batch {size['batch']}, source {size['source']})", "",
+            markdown_table(["contender", "median ms"], rows), "",
+            "Ratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in d["ratios"].items()) + "; tokens equal: "
+            + str(d["checks"]["tokens_equal"]), ""]
 
 
 def samples_section(samples: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -134,6 +134,10 @@ def streaming_state(proto: onnx.ModelProto) -> dict[str, Any] | None:
     """A chunk model's state layout (its metadata ``rnngraph.state``), or None for a whole-sequence model."""
     meta = {p.key: p.value for p in proto.metadata_props}
     state = json.loads(meta.get("rnngraph.state", '{"streaming": false}'))
+    if state.get("kind") == "decoder_step":  # its state starts from the encoder's outputs, not from zero
+        raise ExportError(f"model {proto.graph.name!r} is part of a decoder step export; Triton's sequence batcher "
+                          "starts every state at zero, so it is not written as a Triton model. Serve the whole "
+                          "model (greedy decoding in the graph) instead.")
     return state if state.get("streaming") else None
 
 

@@ -42,6 +42,7 @@ _LAZY = {
     "Attention": "rnngraph.dsl.attention",
     "Decoder": "rnngraph.dsl.decoder",
     "export": "rnngraph.exporters.onnx",
+    "export_decoder_step": "rnngraph.exporters.onnx.decoder_step",
     "load": "rnngraph.loading",
     "draw_model": "rnngraph.draw",
     "draw_unrolled": "rnngraph.draw",
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
     from rnngraph.dsl.generate import Generate
     from rnngraph.dsl.wrappers import Bidirectional, Stack
     from rnngraph.exporters.onnx import export
+    from rnngraph.exporters.onnx.decoder_step import export_decoder_step
     from rnngraph.loading import load
     from rnngraph.train import RidgeTrainer, fit_ridge, fit_ridge_path
 

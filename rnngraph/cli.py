@@ -44,8 +44,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from rnngraph.verify import load_model_file
 
     mf = load_model_file(args.model, args.seed, args.kind)
-    options = ExportOptions(lowering=args.lowering, streaming=args.streaming)
-    if args.quantize or args.dtype != "float32":
+    if args.streaming and has_decoder(mf.model):
+        return export_decoder_files(args, mf.model, mf.params)
+    # float64 is compiled in (ExportOptions.dtype); float16 and int8 are copies of the float32 export
+    compiled = "float64" if args.dtype == "float64" and not args.quantize else "float32"
+    options = ExportOptions(lowering=args.lowering, streaming=args.streaming, dtype=compiled, device=args.device)
+    if args.quantize or args.dtype == "float16":
         import tempfile
 
         import onnx
@@ -58,7 +62,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                                 f"quantization starts from the float32 export; give one of them.")
         if args.dtype == "float16" and args.streaming and args.lowering == "auto":
             # onnxruntime 1.32 crashes on float16 chunk models with native LSTM/GRU/RNN nodes (precision.py)
-            options = ExportOptions(lowering="scan", streaming=True)
+            options = ExportOptions(lowering="scan", streaming=True, device=args.device)
         # the float32 export is written beside the output first; the reduced-precision copy replaces it
         with tempfile.TemporaryDirectory(dir=Path(args.output).resolve().parent, prefix=".rnngraph-") as tmp:
             float32 = Path(tmp) / Path(args.output).name
@@ -69,7 +73,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         precision = f"{args.quantize or args.dtype} ({size32} bytes in float32)"
     else:
         proto = export(mf.model, mf.params, args.output, opset=args.opset, options=options)
-        precision = ""
+        precision = "float64" if compiled == "float64" else ""
     print(f"wrote {args.output}: {len(proto.graph.node)} nodes, opset {args.opset}, "
           f"{os.path.getsize(args.output)} bytes, loops {loop_kinds(proto.graph)}"
           f"{', streaming chunk model' if args.streaming else ''}{', ' + precision if precision else ''}")
@@ -92,6 +96,43 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def has_decoder(model: object) -> bool:
+    from rnngraph.dsl.decoder import DecoderLayer
+    from rnngraph.dsl.model import Model
+
+    assert isinstance(model, Model)
+    return any(isinstance(node.layer, DecoderLayer) for _, node in model.nodes())
+
+
+def export_decoder_files(args: argparse.Namespace, model: object, params: object) -> int:
+    """``--streaming`` on a decoder model: its step export, the encoder and the step model beside the output."""
+    import json
+
+    from rnngraph.errors import ExportError
+    from rnngraph.exporters.onnx.decoder_step import export_decoder_step, step_paths
+
+    extras = [flag for flag, on in (("--quantize", args.quantize), ("--dtype", args.dtype != "float32"),
+                                    ("--ort-format", args.ort_format), ("--triton", args.triton)) if on]
+    if extras:
+        raise ExportError(f"{' and '.join(extras)} cannot be combined with --streaming for a decoder model yet: its "
+                          "step export is two float32 files; export them without these flags.")
+    encoder_path, step_path = step_paths(args.output)
+    files = export_decoder_step(model, params, encoder_path, step_path, opset=args.opset,  # type: ignore[arg-type]
+                                lowering=args.lowering)
+    layout = json.loads({p.key: p.value for p in files.step.metadata_props}["rnngraph.state"])
+    print(f"{args.model}: a decoder streams one token at a time through two files (docs/deploy.md):")
+    for path, proto, role in ((encoder_path, files.encoder, "run once per batch of sources"),
+                              (step_path, files.step, "run once per token")):
+        ins = ", ".join(i.name for i in proto.graph.input)
+        outs = ", ".join(o.name for o in proto.graph.output)
+        print(f"wrote {path}: {role}; {len(proto.graph.node)} nodes, {os.path.getsize(path)} bytes\n"
+              f"  inputs: {ins}\n  outputs: {outs}")
+    print(f"feed token = {layout['bos']} (BOS) first, then each step's argmax; stop at EOS = {layout['eos']} "
+          f"(pad = {layout['pad']}). From Python (numpy and onnxruntime only):\n"
+          f"  rnngraph.runtime.StepDecoder({encoder_path!r}, {step_path!r}).greedy(**sources)")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from rnngraph.verify import load_model_file, verify
 
@@ -100,7 +141,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     # a shipped .onnx is checked as it is: its own graph, its parameters read back from its initializers
     lowering, proto = (mf.onnx.lowering, mf.onnx.proto) if mf.onnx is not None else (args.lowering, None)
     report = verify(mf.model, mf.params, feeds=feeds, lowering=lowering, opset=args.opset,
-                    tolerance=mf.tolerance, proto=proto, progress=False if args.quiet else None)
+                    tolerance=mf.tolerance, proto=proto, progress=False if args.quiet else None, dtype=args.dtype)
     what = f"the file itself, opset {mf.onnx.opset}, exported with" if mf.onnx is not None else ""
     print(f"{args.model}: batch {args.batch}, time {args.time}, seed {args.seed}, {what} lowering {lowering} "
           f"({', '.join(f'{k}: {v}' for k, v in report.paths.items()) or 'no recurrent nodes'})".replace(",  ", ", "))
@@ -456,12 +497,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--streaming", action="store_true",
                    help="export a chunk model: every recurrent state an explicit input and output (causal models "
                         "only; docs/deploy.md gives the layout)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="the onnxruntime provider to lower for: cuda keeps every node on onnxruntime's CUDA provider "
+                        "(native LSTM/GRU/RNN only where cuDNN runs them, Scan loops elsewhere; docs/deploy.md)")
     p.add_argument("--quantize", choices=("int8",),
                    help="write the model with int8 weights (onnxruntime's dynamic quantization, Scan/Loop bodies "
                         "included); inputs and outputs stay float32")
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+    p.add_argument("--dtype", choices=("float32", "float16", "float64"), default="float32",
                    help="float16: weights and computation in float16, inputs and outputs float32 "
-                        "(needs onnxconverter-common)")
+                        "(needs onnxconverter-common); float64: weights, inputs, outputs and computation in "
+                        "float64, recurrent layers as Scan loops (onnxruntime has no float64 LSTM/GRU/RNN)")
     p.add_argument("--ort-format", action="store_true",
                    help="also write FILE.ort and FILE.required_operators.config for onnxruntime's mobile and "
                         "minimal builds")
@@ -477,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time steps of the random inputs (and the value of every count input, e.g. `steps`)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (one is shown on a terminal while the oracle runs; never in a pipe)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="the float type of the export verified (float64: compared with the float64 entries of "
+                        "the tolerance table); an .onnx file is verified in its own")
     p.set_defaults(func=cmd_verify)
 
     p = command("run")

@@ -49,7 +49,25 @@ TOLERANCES: dict[str, Tolerance] = {
     "float16-long": Tolerance(atol=1e-2, rtol=5e-2),
     "int8": Tolerance(atol=6e-2, rtol=5e-2),
     "int8-long": Tolerance(atol=0.3, rtol=0.2),
+    # float64 exports (ExportOptions(dtype="float64")) compute what the oracle computes, in another order:
+    # measured, every sample and cell within 1e-14 over tens of steps; "-long": long or chaotic closed loops
+    # (the Mackey-Glass ESN's free run over 84 steps), where the last bits of each step are fed back
+    "float64": Tolerance(atol=1e-12, rtol=1e-10),
+    "float64-long": Tolerance(atol=1e-9, rtol=1e-7),
 }
+
+
+def for_dtype(tolerance: str, dtype: str) -> str:
+    """The entry of `TOLERANCES` for an export in `dtype`: a model file's ``float32``/``float32-long`` becomes
+    ``float64``/``float64-long`` for a float64 export; other names stay."""
+    if dtype == "float64" and tolerance.startswith("float32"):
+        return "float64" + tolerance[len("float32"):]
+    return tolerance
+
+
+def file_dtype(proto: Any) -> str:
+    """The float type an exported file computes in (metadata ``rnngraph.dtype``; float32 when absent)."""
+    return next((p.value for p in proto.metadata_props if p.key == "rnngraph.dtype"), "float32")
 
 
 @dataclass
@@ -118,8 +136,11 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, tolerance: str = "float
 def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, time: int = 5, seed: int = 0,
            lowering: str = "auto", opset: int | None = None, feeds: Mapping[str, np.ndarray] | None = None,
            tolerance: str = "float32", proto: Any = None, nan: bool = True,
-           progress: Progress = False) -> Report:
+           progress: Progress = False, dtype: str = "float32") -> Report:
     """Export `model`, run it with onnxruntime and the oracle on the same random ragged inputs, compare.
+
+    `dtype`: the export's float type (``float64``: the export runs in float64 and `tolerance` is
+    read as its float64 entry, `for_dtype`). A given `proto` computes in its own (`file_dtype`).
 
     With `proto` (an exported ModelProto, e.g. a shipped file read back by `rnngraph.loading.read_onnx`),
     that file is run instead of a fresh export. With `nan`, the same inputs again with a NaN in one
@@ -133,7 +154,8 @@ def verify(model: Model, params: Mapping[str, np.ndarray], *, batch: int = 3, ti
     from rnngraph.runtime import oracle
 
     if proto is None:
-        proto = build_model_proto(model, params, opset or DEFAULT_OPSET, lowering)
+        proto = build_model_proto(model, params, opset or DEFAULT_OPSET, lowering, dtype=dtype)
+    tolerance = for_dtype(tolerance, file_dtype(proto))
     feeds = dict(feeds) if feeds is not None else model.example_inputs(batch, time, seed)
     got = run_file(proto, feeds)
     reporter = Reporter(progress, None, "oracle")

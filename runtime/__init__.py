@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from rnngraph.runtime.session import Session
+from rnngraph.runtime.step_decoder import DecoderStreams, StepDecoder
 from rnngraph.runtime.streaming import StreamingSession, Streams
 
-__all__ = ["Session", "StreamingSession", "Streams", "oracle"]
+__all__ = ["DecoderStreams", "Session", "StepDecoder", "StreamingSession", "Streams", "oracle"]
 
 
 def __getattr__(name: str) -> Any:

@@ -32,8 +32,10 @@ import numpy as np
 import onnxruntime as ort
 
 from rnngraph.errors import InputError, RnnGraphError
+from rnngraph.runtime.placement import Node, Placement, measure
 
-ORT_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(float16)": np.float16,
+ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+              "tensor(float16)": np.float16,
               "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -63,16 +65,22 @@ def as_array(name: str, value: Any) -> np.ndarray:
                          f"that numpy cannot make one of ({exc}).") from exc
 
 
+def model_source(model: str | os.PathLike[str] | bytes | Any) -> str | bytes:
+    """What onnxruntime loads: a path (checked to exist) or serialized bytes (an ``onnx.ModelProto`` serialized)."""
+    if hasattr(model, "SerializeToString"):
+        return bytes(model.SerializeToString())
+    if isinstance(model, bytes):
+        return model
+    path = os.fspath(model)
+    if not os.path.isfile(path):
+        raise RnnGraphError(f"no model file at {path!r}; export one with `rnngraph export`.")
+    return path
+
+
 def inference_session(model: str | os.PathLike[str] | bytes | Any, device: str = "cpu",
                       threads: int | None = None) -> ort.InferenceSession:
     """An onnxruntime session over a path, serialized bytes or an ``onnx.ModelProto``, with rnngraph's errors."""
-    if hasattr(model, "SerializeToString"):
-        model = model.SerializeToString()
-    elif not isinstance(model, bytes):
-        path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise RnnGraphError(f"no model file at {path!r}; export one with `rnngraph export`.")
-        model = path
+    model = model_source(model)
     options = ort.SessionOptions()
     # an optional lengths input is an initializer of the input's name, which onnxruntime reports
     # with a warning on every load; errors still show
@@ -93,11 +101,14 @@ class Session:
 
     `model` is a path, serialized bytes, or an ``onnx.ModelProto``. `threads`
     sets onnxruntime's intra-op thread count (None: onnxruntime's default).
-    `provider` tells which execution provider runs the model.
+    `provider` tells which execution provider runs the model; `placement()` which provider
+    runs each node (a CUDA session's `cpu_nodes` are those onnxruntime left to the CPU).
     """
 
     def __init__(self, model: str | os.PathLike[str] | bytes | Any, device: str = "cpu",
                  threads: int | None = None) -> None:
+        self._model = model  # the caller's object, read again by `placement()` (no second copy held)
+        self._placement: Placement | None = None
         self._session = inference_session(model, device, threads)
         self.provider: str = self._session.get_providers()[0]
         if device == "cuda" and self.provider != "CUDAExecutionProvider":
@@ -120,6 +131,23 @@ class Session:
         self.inputs = {i.name: i for i in [*self._session.get_inputs(), *self._session.get_overridable_initializers()]
                        if i.name in self._required or i.name in self.lengths}
         self.outputs = {o.name: o for o in self._session.get_outputs()}
+
+    def placement(self) -> Placement:
+        """Which provider onnxruntime gave each node, main graph and Scan/Loop/If bodies (`rnngraph.runtime.placement`).
+
+        Read once, from a second session started with this one's providers and verbose logging.
+        """
+        if self._placement is None:
+            self._placement = measure(model_source(self._model), self._session.get_providers())
+        return self._placement
+
+    @property
+    def cpu_nodes(self) -> tuple[Node, ...]:
+        """The nodes onnxruntime runs on the CPU although this session asked for another provider (CUDA).
+
+        Empty for a CPU session, whose every node is on the CPU by request (`placement().all_on`).
+        """
+        return self.placement().cpu_nodes
 
     @property
     def output_names(self) -> list[str]:

@@ -38,6 +38,10 @@ class StreamingSession:
         self.session = inference_session(model, device, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         state = json.loads(meta.get("rnngraph.state", '{"streaming": false}'))
+        if state.get("kind") == "decoder_step":
+            raise RnnGraphError("this model is part of a decoder step export (metadata `rnngraph.state` kind "
+                                "'decoder_step'), not a chunk model; run it with rnngraph.runtime.StepDecoder("
+                                "ENCODER.onnx, STEP.onnx).")
         if not state.get("streaming"):
             raise RnnGraphError("this model is not a streaming chunk model (its metadata `rnngraph.state` says "
                                 "streaming: false); export it with ExportOptions(streaming=True).")

@@ -1,6 +1,8 @@
 """docs/attention.md: a translation-style model, GRU encoder, LSTM decoder, additive attention, greedy decoding.
 
     rnngraph verify samples/attention.py --time 9
+    rnngraph export samples/attention.py --streaming -o attention.onnx   # attention.encoder.onnx + attention.step.onnx:
+                                                                         # one call per token (docs/deploy.md)
     python samples/attention.py attention.png      # also draws the attention weights of "我爱中国" → "I love China"
 
 Every decoder step i attends over the encoder states h_1..h_T of its row (masked by the

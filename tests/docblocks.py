@@ -4,10 +4,11 @@ Rules (documented for writers in docs/README.md, "How these pages are tested"):
 - ```python blocks are executed, in page order, in one namespace per page;
 - ```sh blocks run with bash (``-e -o pipefail``); ```console blocks run each ``$ `` line and
   check that every output line shown after it appears in that command's output;
-- both run in one temporary folder per page, where ``samples`` and ``.venv`` link to the
+- both run in one temporary folder per page, where ``samples``, ``benchmarks`` and ``.venv`` link to the
   repository's, and where ``rnngraph`` and ``python`` are the virtual environment's;
 - an info string with ``norun`` (```sh norun) marks a block shown but never run; one with
   ``requires=MODULE`` runs only where MODULE imports (an optional extra such as torch);
+  ``requires=cuda`` only where onnxruntime offers its CUDA provider (a GPU machine);
 - any other language (```text, diagrams) is not code and is not run.
 """
 
@@ -47,7 +48,14 @@ class Block:
         return [o.split("=", 1)[1] for o in self.options if o.startswith("requires=")]
 
     def available(self) -> bool:
-        return all(importlib.util.find_spec(module) is not None for module in self.requires)
+        return all(_cuda() if module == "cuda" else importlib.util.find_spec(module) is not None
+                   for module in self.requires)
+
+
+def _cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 def blocks(path: pathlib.Path) -> list[Block]:
@@ -63,6 +71,7 @@ def pages() -> list[pathlib.Path]:
 def workspace(tmp: pathlib.Path) -> dict[str, str]:
     """Prepare `tmp` for a page's shell blocks; returns their environment."""
     (tmp / "samples").symlink_to(ROOT / "samples", target_is_directory=True)
+    (tmp / "benchmarks").symlink_to(ROOT / "benchmarks", target_is_directory=True)
     (tmp / ".venv").symlink_to(pathlib.Path(sys.prefix), target_is_directory=True)
     env = dict(os.environ)
     env["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

@@ -65,7 +65,7 @@ def test_attention_with_or_without_a_context(context: str | None, use: str) -> N
     assert_matches(model, model.init(seed=8), feeds=feeds_for(model, 4, 9))
 
 
-@pytest.mark.parametrize("score,nodes", [("additive", 199), ("dot", 189), ("general", 193)])
+@pytest.mark.parametrize("score,nodes", [("additive", 200), ("dot", 190), ("general", 194)])
 def test_node_count_does_not_depend_on_source_length(score: str, nodes: int) -> None:
     """One export of a fixed size (loop bodies included) serves every source length."""
     model = attention_model(score, runtime_max_len=True)
@@ -211,3 +211,22 @@ def test_sample_draws_the_heatmap_only_as_a_script(tmp_path: pathlib.Path, capsy
     assert (tmp_path / "attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert "greedy decoding (untrained weights):" in out and f"wrote {tmp_path / 'attention.png'}" in out
+
+
+def test_teacher_forced_body_multiplies_only_the_attention_context() -> None:
+    """The embedded targets' (and the context's) share of the cell's input projection is one MatMul before the
+    Scan: the body has no Concat, and its input Gemm reads the attention context a ``(batch, 7)`` alone
+    (issue 10, target 3)."""
+    from rnngraph.bench.graphs import step_nodes
+
+    model = seq2seq(rg.RNN(8), attention=SCORES["additive"], enc_hidden=7, use="every", context="last_dense",
+                    greedy=False)
+    params = model.init(seed=2)
+    proto = build_model_proto(model, params)
+    (scan,) = [b for b in step_nodes(proto.SerializeToString()) if "Softmax" in b.ops]  # the decoder's, not the RNN's
+    assert scan.op == "Scan" and "Concat" not in scan.ops and scan.ops["Gemm"] == 1
+    (body,) = [b for b in body_graphs(proto.graph) if any(n.op_type == "Softmax" for n in b.node)]
+    weights = {t.name: t.dims for t in body.initializer}
+    gemm_weights = sorted(list(weights[n.input[1]]) for n in body.node if n.op_type == "Gemm" and n.input[1] in weights)
+    assert gemm_weights == [[8, 7], [8, 8]]  # the input projection of a (hidden, H) only; the recurrent weights
+    assert_matches(model, params, feeds=feeds_for(model, 3, 6))

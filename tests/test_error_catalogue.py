@@ -124,6 +124,9 @@ CASES: dict[str, Callable[[pathlib.Path, pathlib.Path], object]] = {
     # exporting
     "opset": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0), opset=12),
     "lowering": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0), lowering="fast"),
+    "dtype": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0), dtype="float16"),
+    "float64-native": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0), dtype="float64",
+                                             lowering="native"),
     "export-no-dir": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0),
                                             str(o / "missing" / "m.onnx")),
     "export-to-dir": lambda i, o: rg.export(recurrent(rg.RNN(3)), recurrent(rg.RNN(3)).init(0), str(i)),

@@ -1,6 +1,7 @@
 """Assembles, checks and writes the ONNX model.
 
     export(model, params, "tagger.onnx", opset=17, lowering="auto") -> onnx.ModelProto
+    export(model, params, "tagger.onnx", dtype="float64")       # float64 weights, inputs, outputs
 
 The ModelProto carries the opset, the lowest IR version that opset needs, named
 dynamic axes (``batch``, ``time``), metadata (rnngraph version, which input pads
@@ -75,14 +76,15 @@ def check_opset(opset: object) -> int:
 
 
 def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET,
-                      lowering: str = "auto", *, options: ExportOptions | None = None,
+                      lowering: str = "auto", *, options: ExportOptions | None = None, dtype: str | None = None,
                       check: bool = True) -> onnx.ModelProto:
     """Compile, assemble and (unless `check` is False) check with onnx's full checker; writes nothing.
 
-    `options`: see `export`.
+    `options`, `dtype`: see `export`.
     """
     opset = check_opset(opset)
-    compiled = compile_model(model, params, opset, lowering, options)
+    options = resolve(lowering, options, dtype)
+    compiled = compile_model(model, params, opset, options=options)
     opset_ids = [helper.make_opsetid("", opset)]
     proto = helper.make_model(
         compiled.graph, opset_imports=opset_ids, producer_name="rnngraph", producer_version=VERSION,
@@ -109,7 +111,7 @@ def build_model_proto(model: Model, params: Mapping[str, np.ndarray], opset: int
                                       sort_keys=True),
         # the graph answers empty inputs and any lengths itself (rnngraph/compiler/guards.py)
         "rnngraph.guards": GUARDS_VERSION,
-        **self_description(model, params, proto.graph, opset, resolve(lowering, options)),
+        **self_description(model, params, proto.graph, opset, options),
         **device_metadata(model, compiled),  # names, meanings, state layout, tokens: docs/deploy.md
     }
     helper.set_model_props(proto, metadata)
@@ -144,7 +146,7 @@ def self_description(model: Model, params: Mapping[str, np.ndarray], graph: onnx
 
 
 def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLike[str] | None = None, *,
-           opset: int = DEFAULT_OPSET, lowering: str = "auto",
+           opset: int = DEFAULT_OPSET, lowering: str = "auto", dtype: str | None = None,
            options: ExportOptions | None = None) -> onnx.ModelProto:
     """Export `model` with `params` to ONNX; write it to `path` if given. Returns the ModelProto.
 
@@ -155,12 +157,18 @@ def export(model: Model, params: Mapping[str, np.ndarray], path: str | os.PathLi
     model with explicit state, `rnngraph.compiler.streaming`); give the lowering there or
     as `lowering`, not both.
 
+    `dtype`: the float type of every float input, output, weight and computation, ``"float32"``
+    (the default) or ``"float64"`` (the weights go in without passing through float32; the
+    recurrent layers take the Scan lowering, the only one onnxruntime runs in float64; see
+    docs/deploy.md); give it here or as ``options.dtype``, not both. float16 and int8 copies
+    are written from a float32 export (`rnngraph.exporters.onnx.precision`).
+
     Above `EXTERNAL_DATA_BYTES` of weights, written to `path`, the weights go to a data file
     beside it and the returned ModelProto refers to that file (as onnx's own external-data
     save leaves a model): run the file (``Session(path)``), or ``onnx.load(path)`` to get the
     weights back in memory. That keeps the export's peak memory near twice the weights.
     """
-    proto = build_model_proto(model, params, opset, lowering, options=options, check=False)
+    proto = build_model_proto(model, params, opset, lowering, options=options, dtype=dtype, check=False)
     large = write.needs_external_data(proto, EXTERNAL_DATA_BYTES)
     if not large:
         write.check(proto, model.name)

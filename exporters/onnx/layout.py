@@ -19,6 +19,9 @@ The layout, JSON in the metadata key ``rnngraph.params``::
      "params": {"rnn0/W": {"runs": [[init, sign, e0, i0, length, stride, count, de, di], ...],
                            "values": [[e0, "<base64 float32, little-endian>"], ...]}}}
 
+A float64 export (`ExportOptions.dtype`) adds ``"dtype": "float64"``: its parameters are read
+from its float64 initializers and its ``values`` are float64 (the probe integers are exact there too).
+
 A run group sets, for c < count and j < length, flat element ``e0 + c·de + j`` of the
 parameter to ``sign · initializers[init].flat[i0 + c·di + j·stride]``; ``values`` sets
 consecutive elements from e0 on; every other element is 0.
@@ -44,10 +47,14 @@ LAYOUT_VERSION = 1
 MAX_TRACED = 1 << 24
 
 
-def float_arrays(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    """The float32 initializers of `graph` (bodies included), flattened, by name."""
+#: the export's float type -> (its initializers' ONNX type, the unsigned integer of its bit pattern)
+FLOAT_TYPES = {"float32": (onnx.TensorProto.FLOAT, np.uint32), "float64": (onnx.TensorProto.DOUBLE, np.uint64)}
+
+
+def float_arrays(graph: onnx.GraphProto, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """The initializers of `graph` (bodies included) of the float type `dtype`, flattened, by name."""
     return {t.name: numpy_helper.to_array(t).ravel() for t in tensors(graph)
-            if t.data_type == onnx.TensorProto.FLOAT}
+            if t.data_type == FLOAT_TYPES[dtype][0]}
 
 
 def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProto, opset: int,
@@ -63,14 +70,15 @@ def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProt
     offsets = dict(zip(sizes, np.cumsum([0, *sizes.values()])[:-1].tolist(), strict=True))
     probe = {name: (np.arange(sizes[name], dtype=np.float64) + offsets[name] + 1).reshape(spec.shape)
              for name, spec in specs.items()}
-    traced = float_arrays(compile_model(model, probe, opset, options=options).filled())
+    dtype, bits = options.dtype, FLOAT_TYPES[options.dtype][1]
+    traced = float_arrays(compile_model(model, probe, opset, options=options).filled(), dtype)
     names = list(traced)
-    real = float_arrays(graph)
-    flat_probe = np.concatenate([traced[n] for n in names]) if names else np.zeros(0, np.float32)
+    real = float_arrays(graph, dtype)
+    flat_probe = np.concatenate([traced[n] for n in names]) if names else np.zeros(0, dtype)
     # the real values at the same places; NaN where the real export has no initializer of that name and size
     flat_real = np.concatenate([real[n] if n in real and real[n].size == traced[n].size
-                                else np.full(traced[n].size, np.nan, np.float32) for n in names]) \
-        if names else np.zeros(0, np.float32)
+                                else np.full(traced[n].size, np.nan, dtype) for n in names]) \
+        if names else np.zeros(0, dtype)
     starts = np.cumsum([0, *(traced[n].size for n in names)])
 
     # first place of each probe integer, a positive copy before a negated one. A repeated index in a numpy
@@ -80,18 +88,18 @@ def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProt
     ids = value[hit].astype(np.int64) - 1
     negative = flat_probe[hit] < 0
     location = np.full(total, -1, np.int64)
-    sign = np.ones(total, np.float32)
+    sign = np.ones(total, dtype)
     location[ids[negative]] = hit[negative]
     sign[ids[negative]] = -1
     location[ids[~negative]] = hit[~negative]
     sign[ids[~negative]] = 1
 
-    truth = np.concatenate([np.asarray(v, np.float32).ravel() for v in effective(specs, params).values()]) \
-        if specs else np.zeros(0, np.float32)
+    truth = np.concatenate([np.asarray(v, dtype).ravel() for v in effective(specs, params).values()]) \
+        if specs else np.zeros(0, dtype)
     found = location >= 0
-    got = np.zeros(total, np.float32)
+    got = np.zeros(total, dtype)
     got[found] = flat_real[location[found]] * sign[found]
-    exact = found & (got.view(np.uint32) == truth.view(np.uint32))
+    exact = found & (got.view(bits) == truth.view(bits))
 
     which = np.searchsorted(starts, location, side="right") - 1  # initializer of each location
     out: dict[str, Any] = {}
@@ -103,12 +111,16 @@ def record(model: Model, params: Mapping[str, np.ndarray], graph: onnx.GraphProt
         runs = _runs(np.nonzero(ok)[0], which[e][ok], location[e][ok] - starts[which[e][ok]], sign[e][ok])
         if runs:
             entry["runs"] = [[used.setdefault(names[r[0]], len(used)), *r[1:]] for r in runs]
-        rest = np.nonzero(~ok & (truth[e].view(np.uint32) != 0))[0]  # +0 needs no entry: read gives 0
+        rest = np.nonzero(~ok & (truth[e].view(bits) != 0))[0]  # +0 needs no entry: read gives 0
         if rest.size:
-            entry["values"] = [[int(seg[0]), base64.b64encode(truth[e][seg].astype("<f4").tobytes()).decode()]
+            little = np.dtype(dtype).newbyteorder("<")
+            entry["values"] = [[int(seg[0]), base64.b64encode(truth[e][seg].astype(little).tobytes()).decode()]
                                for seg in np.split(rest, np.nonzero(np.diff(rest) != 1)[0] + 1)]
         out[name] = entry
-    return {"version": LAYOUT_VERSION, "initializers": list(used), "params": out}
+    found_layout: dict[str, Any] = {"version": LAYOUT_VERSION, "initializers": list(used), "params": out}
+    if dtype != "float32":  # a float32 layout stays as it was written before float64 exports
+        found_layout["dtype"] = dtype
+    return found_layout
 
 
 def _runs(e: np.ndarray, k: np.ndarray, i: np.ndarray, s: np.ndarray) -> list[list[int]]:
@@ -155,18 +167,20 @@ def _runs(e: np.ndarray, k: np.ndarray, i: np.ndarray, s: np.ndarray) -> list[li
 
 
 def read(graph: onnx.GraphProto, layout: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
-    """The parameters recorded by `record`, from the initializers of `graph`, as float32 arrays of `shapes`."""
-    arrays = float_arrays(graph)
+    """The parameters recorded by `record`, from the initializers of `graph`, as arrays of `shapes` in the
+    export's float type (float32, or float64 for a float64 export)."""
+    dtype = layout.get("dtype", "float32")
+    arrays = float_arrays(graph, dtype)
     names = layout["initializers"]
     out = {}
     for name, shape in shapes.items():
         entry = layout["params"][name]
-        flat = np.zeros(int(np.prod(shape)), np.float32)
+        flat = np.zeros(int(np.prod(shape)), dtype)
         for init, sign, e0, i0, length, stride, count, de, di in entry.get("runs", []):
             c, j = np.arange(count)[:, None], np.arange(length)[None, :]
             flat[(e0 + c * de + j).ravel()] = sign * arrays[names[init]][(i0 + c * di + j * stride).ravel()]
         for e0, data in entry.get("values", []):
-            values = np.frombuffer(base64.b64decode(data), "<f4")
+            values = np.frombuffer(base64.b64decode(data), np.dtype(dtype).newbyteorder("<"))
             flat[e0:e0 + values.size] = values
         out[name] = flat.reshape(shape)
     return out

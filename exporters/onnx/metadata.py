@@ -7,10 +7,12 @@ on Android/Java. docs/deploy.md documents each key.
 
     rnngraph.inputs    [{"name", "dtype", "dims", "meaning"}, ...]   every graph input, in order
     rnngraph.outputs   [{"name", "dtype", "dims", "meaning"}, ...]   every graph output, in order
-    rnngraph.state     {"streaming": false} or the chunk model's state layout (`compiler.streaming.layout`)
+    rnngraph.state     {"streaming": false} or the chunk model's state layout (`compiler.streaming.layout`);
+                       a decoder step export's two files: its layout (`compiler.decoder_step.step_layout`,
+                       written by `exporters.onnx.decoder_step` with ``rnngraph.role`` encoder or step)
     rnngraph.tokens    {"<input>": {"vocab": V}, "<decoder node>": {"bos", "eos", "pad", "vocab"}}
     rnngraph.lengths_convention   the lengths rule, in words
-    rnngraph.dtype     the float type of every float input, output and weight ("float32")
+    rnngraph.dtype     the float type of every float input, output and weight ("float32" or "float64")
     rnngraph.version   (written by the exporter beside these)
 """
 
@@ -39,12 +41,14 @@ def _meaning(spec: TensorSpec, what: str) -> str:
     return f"{what}: {spec.features} features per {'step' if spec.kind == SEQUENCE else 'row'} {shape}"
 
 
-def _entry(name: str, dtype: str, dims: list[str | int], meaning: str) -> dict[str, object]:
-    return {"name": name, "dtype": dtype, "dims": dims, "meaning": meaning}
-
-
 def device_metadata(model: Model, compiled: CompiledGraph) -> dict[str, str]:
     """The ``rnngraph.*`` keys above (but the version), for `model` as compiled."""
+
+    def _entry(name: str, dtype: str, dims: list[str | int], meaning: str) -> dict[str, object]:
+        # the DSL's float tensors ("float32") take the export's float type
+        return {"name": name, "dtype": compiled.dtype if dtype == "float32" else dtype, "dims": dims,
+                "meaning": meaning}
+
     inputs = [_entry(n, s.dtype, s.dims(), _meaning(s, "model input")) for n, s in model.inputs.items()]
     inputs += [_entry(n, "int64", ["batch"], f"valid steps per row of {'/'.join(v)} (rnngraph.lengths_convention)")
                for n, v in model.lengths.items()]
@@ -78,5 +82,5 @@ def device_metadata(model: Model, compiled: CompiledGraph) -> dict[str, str]:
         "rnngraph.state": json.dumps(state),
         "rnngraph.tokens": json.dumps(tokens, sort_keys=True),
         "rnngraph.lengths_convention": LENGTHS_RULE,
-        "rnngraph.dtype": "float32",
+        "rnngraph.dtype": compiled.dtype,
     }

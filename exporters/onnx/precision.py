@@ -29,7 +29,9 @@ turn booleans into float32) would contradict their declared float16 outputs and 
 load; they are passed in the converter's own ``node_block_list``, which keeps them float32
 and casts their outputs to float16 after them.
 
-Both files record ``rnngraph.precision`` ("int8" or "float16") in their metadata.
+Both files record ``rnngraph.precision`` ("int8" or "float16") in their metadata. Both start
+from a float32 export: a float64 one (``ExportOptions(dtype="float64")``, compiled in float64 by
+the compiler, not post-processed) is refused, since neither tool converts its double tensors.
 """
 
 from __future__ import annotations
@@ -94,6 +96,14 @@ def _target(src: pathlib.Path, dst: str | os.PathLike[str]) -> pathlib.Path:
     return path
 
 
+def _float32_export(model: onnx.ModelProto, source: pathlib.Path, precision: str) -> None:
+    """Refuse a float64 export (metadata ``rnngraph.dtype``): the converters leave its double tensors as they are."""
+    dtype = next((p.value for p in model.metadata_props if p.key == "rnngraph.dtype"), "float32")
+    if dtype != "float32":
+        raise ExportError(f"{str(source)!r} is a {dtype} export; {precision} copies are made from a float32 export. "
+                          f"Export the model without dtype={dtype!r} first (rnngraph export MODEL.py -o FILE.onnx).")
+
+
 def _external(model: onnx.ModelProto) -> bool:
     return any(t.data_location == onnx.TensorProto.EXTERNAL
                for _, g in _graphs(model.graph) for t in g.initializer)
@@ -136,6 +146,7 @@ def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> p
     source = _source(src)
     target = _target(source, dst)
     proto = onnx.load(str(source), load_external_data=False)
+    _float32_export(proto, source, "int8")
     external = _external(proto)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".rnngraph-int8-") as tmp:
         staged = pathlib.Path(tmp) / target.name
@@ -166,6 +177,7 @@ def to_float16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> path
     source = _source(src)
     target = _target(source, dst)
     model = onnx.load(str(source))
+    _float32_export(model, source, "float16")
     meta = {p.key: p.value for p in model.metadata_props}
     native = sorted({n.op_type for _, g in _graphs(model.graph) for n in g.node if n.op_type in NATIVE_OPS})
     if native and json.loads(meta.get("rnngraph.state", "{}")).get("streaming"):

@@ -7,7 +7,7 @@ Before the decoding loop (`prepare_attention`, once per model):
 
 Inside the loop body (`attend`, per step, query s = s_{i-1} (batch, S)):
     e  = Tanh(keys + s·Wᵀ)·v   | keys·s   | memory·s        (batch, T)
-    α  = Softmax(e + bias)                                   exp(−1e9) is exactly 0 in float32
+    α  = Softmax(e + bias)                                   exp(−1e9) is exactly 0 in float32 and float64
     a  = α·memory                                            (batch, H)
 """
 
@@ -61,6 +61,8 @@ def attend(body: GraphBuilder, att: Attention, p: Mapping[str, np.ndarray], av: 
             assert av.keys is not None
             query = body.op("MatMul", s, body.const("W_T", np.ascontiguousarray(p["attention/W"].T)), name="query")
             hidden = body.op("Tanh", body.op("Add", av.keys, body.unsqueeze(query, [1])), name="tanh")
+            # v as a column (units, 1), and a Squeeze after: a 1-D v would drop the Squeeze, but onnxruntime 1.32's
+            # MatMul with a 1-D second operand made the whole decoder 4.6x slower (benchmarks/attention_body.py)
             v = body.const("v", p["attention/v"][:, None])
             e = body.squeeze(body.op("MatMul", hidden, v, name="scores"), [2])
         else:

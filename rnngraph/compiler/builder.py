@@ -4,6 +4,12 @@ Names are scoped (``rnn0/W``, ``rnn0/scan/Gemm``) and made unique with a
 counter, in emission order, so the same model always exports the same names.
 A body builder (for a Scan or Loop) shares the name registry of its parent: no
 name inside a body shadows one outside it.
+
+Every float value of an export has one type, the export's (`ExportOptions.dtype`): the
+builder knows it (`float_dtype`) and the lowerings name it ``"float"`` (`FLOAT`) wherever
+they give a dtype (`const`, `cast`, `filled`, `value_info`, inputs and outputs). A float64
+builder refuses ``"float32"``: a value that name would give could not meet the float64
+ones (onnxruntime types every node's inputs strictly), so a lowering that names it is a bug.
 """
 
 from __future__ import annotations
@@ -15,15 +21,28 @@ from typing import Any
 import numpy as np
 from onnx import GraphProto, NodeProto, TensorProto, ValueInfoProto, helper, numpy_helper
 
-DTYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
-          "bool": TensorProto.BOOL, "float16": TensorProto.FLOAT16}
+from rnngraph.errors import ExportError
+
+DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "int64": TensorProto.INT64,
+          "int32": TensorProto.INT32, "bool": TensorProto.BOOL, "float16": TensorProto.FLOAT16}
+#: the export's float type, whichever it is (`GraphBuilder.float_dtype`)
+FLOAT = "float"
+#: the float types the compiler exports in (float16 is a post-processing of float32: exporters/onnx/precision.py)
+FLOAT_DTYPES = ("float32", "float64")
 
 Dim = str | int | None
 
 
 def value_info(name: str, dtype: str, dims: Sequence[Dim] | None) -> ValueInfoProto:
-    """A typed value; `dims` None means unknown rank, a None dim means unknown size."""
+    """A typed value (a concrete dtype; `GraphBuilder.value_info` also takes ``"float"``); `dims` None means
+    unknown rank, a None dim means unknown size."""
     return helper.make_tensor_value_info(name, DTYPES[dtype], None if dims is None else list(dims))
+
+
+def compiler_dtype(dsl_dtype: str) -> str:
+    """The compiler's name for a DSL tensor type: the DSL's float tensors (``"float32"``) take the export's
+    float type (``"float"``); ``"int64"`` stays."""
+    return FLOAT if dsl_dtype == "float32" else dsl_dtype
 
 
 #: initializers above this size are deferred by a builder that defers (see `GraphBuilder`)
@@ -63,9 +82,13 @@ class GraphBuilder:
     """
 
     def __init__(self, opset: int, registry: set[str] | None = None, scope: Sequence[str] = (),
-                 deferred: dict[str, np.ndarray] | None = None) -> None:
+                 deferred: dict[str, np.ndarray] | None = None, float_dtype: str = "float32") -> None:
+        if float_dtype not in FLOAT_DTYPES:
+            raise ValueError(f"a graph computes in one of {FLOAT_DTYPES}, not {float_dtype!r}")
         self.opset = opset
         self.deferred = deferred
+        #: the type of every float value: what ``"float"`` names (`resolve`)
+        self.float_dtype = float_dtype
         self.nodes: list[NodeProto] = []
         self.initializers: list[TensorProto] = []
         self.inputs: list[ValueInfoProto] = []
@@ -100,6 +123,21 @@ class GraphBuilder:
         self._names.add(name)
         return name
 
+    # -- types --------------------------------------------------------------
+    def resolve(self, dtype: str) -> str:
+        """The concrete dtype `dtype` names here: ``"float"`` is `float_dtype`; ``"float32"`` is refused in a
+        float64 graph (module docstring)."""
+        if dtype == FLOAT:
+            return self.float_dtype
+        if dtype == "float32" and self.float_dtype != "float32":
+            raise ExportError(f"a lowering names 'float32' in a {self.float_dtype} export (a bug in rnngraph): "
+                              "lowerings name the export's float type 'float' (rnngraph.compiler.builder.FLOAT).")
+        return dtype
+
+    def value_info(self, name: str, dtype: str, dims: Sequence[Dim] | None) -> ValueInfoProto:
+        """`value_info` with ``"float"`` resolved (a Scan or Loop body's inputs and outputs)."""
+        return value_info(name, self.resolve(dtype), dims)
+
     # -- emission -----------------------------------------------------------
     def op(self, op_type: str, *inputs: str, name: str | None = None, output: str | None = None,
            **attrs: Any) -> str:
@@ -126,12 +164,16 @@ class GraphBuilder:
         return tuple(out_names)
 
     def cast(self, x: str, dtype: str, name: str | None = None) -> str:
-        """``Cast`` to a dtype named as everywhere in rnngraph (``"float32"``, ``"int64"``, …, see `DTYPES`)."""
+        """``Cast`` to a dtype named as everywhere in rnngraph (``"float"``, ``"int64"``, …, see `DTYPES`)."""
+        dtype = self.resolve(dtype)
         return self.op("Cast", x, to=DTYPES[dtype], name=name or f"to_{dtype}")
 
     def const(self, base: str, value: np.ndarray | np.generic | float | int | Sequence[int],
-              dtype: str = "float32") -> str:
-        """An initializer holding `value` cast to `dtype`; identical small constants are shared."""
+              dtype: str = FLOAT) -> str:
+        """An initializer holding `value` cast to `dtype` (default: the export's float type), in one rounding
+        from `value` (float64 parameters go into a float64 export unrounded); identical small constants are
+        shared."""
+        dtype = self.resolve(dtype)
         array = np.asarray(value, dtype=np.dtype(dtype))
         small = array.size <= 16
         key = (dtype, array.tobytes(), array.shape) if small else None
@@ -149,14 +191,15 @@ class GraphBuilder:
 
     def body(self, scope: str | None = None) -> GraphBuilder:
         """A builder for a Scan/Loop/If body: same opset and name registry, the current scope (+ `scope`)."""
-        return GraphBuilder(self.opset, self._names, [*self._scope, *([scope] if scope else [])], self.deferred)
+        return GraphBuilder(self.opset, self._names, [*self._scope, *([scope] if scope else [])], self.deferred,
+                            self.float_dtype)
 
     def add_input(self, name: str, dtype: str, dims: Sequence[Dim] | None) -> str:
-        self.inputs.append(value_info(name, dtype, dims))
+        self.inputs.append(self.value_info(name, dtype, dims))
         return name
 
     def add_output(self, name: str, dtype: str, dims: Sequence[Dim] | None) -> str:
-        self.outputs.append(value_info(name, dtype, dims))
+        self.outputs.append(self.value_info(name, dtype, dims))
         return name
 
     def graph(self, name: str, doc: str = "") -> GraphProto:
@@ -178,8 +221,9 @@ class GraphBuilder:
     def zeros_state(self, like: str, size: int) -> str:
         """A float zero tensor ``(batch, size)`` with the batch size of `like` (batch-first)."""
         shape = self.op("Concat", self.dim(like, 0), self.const("size", [size], "int64"), axis=0)
-        return self.filled(shape, 0.0, "float32", "zero")
+        return self.filled(shape, 0.0, FLOAT, "zero")
 
     def filled(self, shape: str, value: float | int | bool, dtype: str, name: str) -> str:
         """A tensor of `shape` (a 1-D int64 value) holding `value` everywhere (``ConstantOfShape``)."""
-        return self.op("ConstantOfShape", shape, value=helper.make_tensor(name, DTYPES[dtype], [1], [value]), name=name)
+        tensor = helper.make_tensor(name, DTYPES[self.resolve(dtype)], [1], [value])
+        return self.op("ConstantOfShape", shape, value=tensor, name=name)

@@ -20,7 +20,8 @@ from rnngraph.errors import ExportError
 class LoweringContext:
     """Everything a lowering needs.
 
-    `params` are the effective parameters (float32, the dtype written; structural masks applied).
+    `params` are the effective parameters (in the export's float type, `options.dtype`, the dtype written;
+    structural masks applied).
     `values` maps ``(node, output index)`` to the ONNX value holding it. Sequences
     are batch-first ``(batch, time, features)`` between layers; padded steps hold 0.
     `options` are the export options, read by every lowering that has a choice.
@@ -73,7 +74,7 @@ class LoweringContext:
         if valid is None or spec.lengths is None:
             return None
         lengths = spec.lengths
-        return self.cached(("mask", lengths), lambda: self.g.cast(valid, "float32", name=f"{lengths}/mask"))
+        return self.cached(("mask", lengths), lambda: self.g.cast(valid, "float", name=f"{lengths}/mask"))
 
     def valid(self, spec: TensorSpec, like: str) -> str | None:
         """Bool mask ``(batch, time, 1)``, True where step t < lengths[b]; None if unpadded.

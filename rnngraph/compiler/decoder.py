@@ -15,7 +15,7 @@ target sequence (teacher forcing). Then:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from rnngraph.compiler.context import LoweringContext, lowers
 from rnngraph.compiler.layers import apply_mask, dense
 from rnngraph.compiler.loop import UNKNOWN, LoopBody, sequence_clock
 from rnngraph.compiler.over_time import last_valid, pool
-from rnngraph.compiler.recurrent import SequenceInput, run_cell, step_once
+from rnngraph.compiler.recurrent import KnownColumns, SequenceInput, run_cell, step_in, step_once
 from rnngraph.dsl.decoder import Decoder, GreedyDecode, TeacherForced
 from rnngraph.dsl.model import Source
 from rnngraph.dsl.tensor import TensorSpec
@@ -101,7 +101,7 @@ def lower_teacher_forced(ctx: LoweringContext, node: str, layer: TeacherForced,
         return (apply_mask(ctx, scores, tgt_spec, emb),)
     av = prepare_attention(ctx, dec.attention, p, memory, mspec)
     seq = SequenceInput(emb, tgt_spec.with_features(dec.embedding), ctx.mask(tgt_spec, emb), None)
-    y, a, alpha = attention_scan(ctx, dec, p, av, c, initial, seq)
+    y, a, alpha = attention_scan(ctx, dec, p, av, c, initial, seq, mspec.features)
     ctx.paths[node] = "scan"
     readin = g.op("Concat", y, a, axis=2, name="readin")
     scores = affine(g, readin, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
@@ -109,17 +109,39 @@ def lower_teacher_forced(ctx: LoweringContext, node: str, layer: TeacherForced,
 
 
 def attention_scan(ctx: LoweringContext, dec: Decoder, p: Mapping[str, np.ndarray], av: AttentionValues,
-                   c: str | None, initial: dict[str, str], seq: SequenceInput) -> tuple[str, str, str]:
-    """Scan over the embedded targets: returns y ``(batch, M, out)``, a ``(batch, M, H)``, α ``(batch, M, T)``."""
+                   c: str | None, initial: dict[str, str], seq: SequenceInput,
+                   memory_size: int) -> tuple[str, str, str]:
+    """Scan over the embedded targets: returns y ``(batch, M, out)``, a ``(batch, M, H)``, α ``(batch, M, T)``.
+
+    H = `memory_size`. The body multiplies only a by the cell's input weights; the embedded targets' (and
+    a constant context's) share is one MatMul over all steps before the Scan (`recurrent.KnownColumns`).
+    """
     assert dec.cell is not None and dec.attention is not None
     g = ctx.g
     loop = LoopBody(g, "scan", clock_steps=lambda: sequence_clock(g, seq.x, None, False))
     states = loop.carry_all(initial, dec.cell.state_sizes())
-    emb_t = loop.scan(seq.x, "emb_t", [None, dec.embedding])
     mask_t = loop.scan(seq.mask, "mask_t", [None, 1]) if seq.mask is not None else None
     body = loop.b
     a, alpha = attend(body, dec.attention, p, av, states[next(iter(states))])
-    new_states, y = step_once(ctx, loop, dec.cell, cell_params(p), states, decoder_input(body, dec, emb_t, c, a))
+    # the cell reads [E[y]; c (use=every); a]: the first two are known for every step before the Scan
+    every = c if c is not None and dec.use == "every" else None
+
+    def project(W_k: np.ndarray, b: np.ndarray) -> str:
+        """``E[y]·W_eᵀ (+ c·W_cᵀ) + b`` for all target steps at once, scanned in: ``(batch, ·)`` per step."""
+        with g.scope("known"):
+            # weights in their own row order, transposed in the graph (onnxruntime folds it once): the parameter
+            # layout (`rnngraph.params`) then stays one run per block
+            W_e = g.op("Transpose", g.const("W_e", np.ascontiguousarray(W_k[:, :dec.embedding])), perm=[1, 0])
+            u = g.op("MatMul", seq.x, W_e)
+            bias = g.const("bias", b)
+            if every is not None:
+                cw = g.op("Gemm", every, g.const("W_c", np.ascontiguousarray(W_k[:, dec.embedding:])), bias,
+                          transB=1)
+                bias = g.unsqueeze(cw, [1])
+            return loop.scan(g.op("Add", u, bias, name="projected"), "known_t", [None, W_k.shape[0]])
+
+    known = KnownColumns(dec.cell_input_size(memory_size) - memory_size, project)
+    new_states, y = step_once(ctx, loop, dec.cell, cell_params(p), states, a, known)
     loop.update(new_states)
     if mask_t is not None:
         loop.blend(mask_t)
@@ -151,17 +173,12 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
     token_prev = loop.carry("token", g.filled(batch, dec.bos, "int64", "bos"), [None], "int64")
     done_prev = loop.carry("done", g.filled(batch, False, "bool", "done0"), [None], "bool")
     body = loop.b
-    emb = body.op("Gather", body.const("E", p["E"]), token_prev, axis=0, name="embed")
-    a, alpha = (attend(body, dec.attention, p, av, states[next(iter(states))])
-                if av is not None and dec.attention is not None else (None, None))
-    new_states, y = step_once(ctx, loop, dec.cell, cell_params(p), states, decoder_input(body, dec, emb, c, a))
-    readin = y if a is None else body.op("Concat", y, a, axis=-1, name="readin")
-    scores = affine(body, readin, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
+    new_states, scores, alpha = decoder_step(ctx, body, loop.clock, dec, p, av, c, states, token_prev)
     best = body.op("ArgMax", scores, axis=-1, keepdims=0, name="argmax")
-    alive = body.unsqueeze(body.cast(body.op("Not", done_prev), "float32", name="alive"), [1])
+    alive = body.unsqueeze(body.cast(body.op("Not", done_prev), "float", name="alive"), [1])
     token = body.op("Where", done_prev, body.const("pad", dec.pad, "int64"), best, name="token")
     done = body.op("Or", done_prev, body.op("Equal", best, body.const("eos", dec.eos, "int64")), name="done")
-    left = body.op("ReduceSum", body.cast(body.op("Not", done), "float32"), keepdims=0)
+    left = body.op("ReduceSum", body.cast(body.op("Not", done), "float"), keepdims=0)
     loop.stop_unless(body.op("Greater", left, body.const("zero_f", 0.0), name="cond"))
     loop.update({**new_states, "token": token, "done": done})
     loop.blend(alive, new_states)  # finished rows keep their state
@@ -170,3 +187,22 @@ def lower_greedy(ctx: LoweringContext, node: str, layer: GreedyDecode,
     if alpha is not None:
         loop.emit("weights", body.op("Mul", alpha, alive, name="alpha_out"), g.dim(memory, 1))
     return tuple(loop.run_loop(trips, batch).stacked.values())
+
+
+def decoder_step(ctx: LoweringContext, b: GraphBuilder, clock: Callable[[], str], dec: Decoder,
+                 p: Mapping[str, np.ndarray], av: AttentionValues | None, c: str | None, states: Mapping[str, str],
+                 token: str) -> tuple[dict[str, str], str, str | None]:
+    """One decoding step into `b` (a Loop body or a step model), from the previous token ``(batch,)`` int64.
+
+    ``x = [E[token]; c (use=every); a (attention, query s_{i-1})]``, ``s_i = cell(s_{i-1}, x)``,
+    ``scores = act(V [s_i; a] + b)``. Returns the new states, ``scores (batch, vocab)`` and
+    ``α (batch, T)`` (None without attention).
+    """
+    assert dec.cell is not None and dec.readout is not None
+    emb = b.op("Gather", b.const("E", p["E"]), token, axis=0, name="embed")
+    a, alpha = (attend(b, dec.attention, p, av, states[next(iter(states))])
+                if av is not None and dec.attention is not None else (None, None))
+    new_states, y = step_in(ctx, b, clock, dec.cell, cell_params(p), states, decoder_input(b, dec, emb, c, a))
+    readin = y if a is None else b.op("Concat", y, a, axis=-1, name="readin")
+    scores = affine(b, readin, p["readout/W"], p["readout/b"], dec.readout.activation, "readout")
+    return new_states, scores, alpha

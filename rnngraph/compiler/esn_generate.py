@@ -26,9 +26,9 @@ from rnngraph.dsl.model import Source
 def first_step_index(g: GraphBuilder, seq: SequenceInput) -> str:
     """``(batch, 1)`` float: the step index of each row's first generated step (its length)."""
     if seq.lengths_i32 is not None:
-        return g.unsqueeze(g.cast(seq.lengths_i32, "float32", name="first_step"), [1])
+        return g.unsqueeze(g.cast(seq.lengths_i32, "float", name="first_step"), [1])
     # the time, repeated for every row; from the shape alone (not 0·Σx, which overflows to NaN for large inputs)
-    time = g.cast(g.dim(seq.x, 1), "float32")
+    time = g.cast(g.dim(seq.x, 1), "float")
     return g.unsqueeze(g.op("Expand", time, g.dim(seq.x, 0), name="first_step"), [1])
 
 

@@ -165,7 +165,7 @@ def lower_generate(ctx: LoweringContext, node: str, layer: Generate, sources: Ma
     is_first = first_f = None
     if layer.mode == "first":
         is_first = body.op("Equal", loop.iteration(), body.const("zero", 0, "int64"), name="is_first")
-        first_f = body.cast(is_first, "float32", name="first") if plan.kind == "split" else None
+        first_f = body.cast(is_first, "float", name="first") if plan.kind == "split" else None
     u, x = plan.at(body, f_prev, is_first, first_f)
     if u is not None:
         new_states, h = bound.step(body, p, states, u)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import NodeProto, numpy_helper
 
-from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.builder import GraphBuilder, compiler_dtype
 from rnngraph.compiler.idioms import reduce
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec
@@ -82,7 +82,7 @@ class Guards:
         if empty is not None:
             rows = self._once(("rows", len(dims)), lambda: g.unsqueeze(empty, list(range(1, len(dims))))
                               if len(dims) > 1 else empty)
-            zero = g.const("zero", np.zeros((), dtype=np.dtype(spec.dtype)), spec.dtype)
+            zero = g.const("zero", 0, compiler_dtype(spec.dtype))
             value = g.op("Where", rows, zero, value, name="empty_rows_zeroed")
         axes = tuple(axis for axis, d in enumerate(dims) if isinstance(d, str) and d in self.sizes)
         if not axes:
@@ -116,8 +116,12 @@ class Guards:
         return self._built[key]
 
 
-def prelude(g: GraphBuilder, model: Model) -> Guards:
-    """Emit the input padding, lengths defaults and clamps and count caps; call after declaring the inputs."""
+def prelude(g: GraphBuilder, model: Model, device: str = "cpu") -> Guards:
+    """Emit the input padding, lengths defaults and clamps and count caps; call after declaring the inputs.
+
+    `device` ``cuda`` (`ExportOptions.device`): int64 values are padded without ``Pad``, which has
+    no int64 kernel on onnxruntime's CUDA provider (`pad_with_zeros`).
+    """
     guards = Guards(g, model)
     one, zero = g.const("one", [1], "int64"), g.const("zero", [0], "int64")
     with g.scope("guard"):
@@ -138,10 +142,14 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
                 continue
             dims = spec.dims()
             ends = [missing[d] if isinstance(d, str) and d in missing else zero for d in dims]
+            if spec.dtype == "int64" and device == "cuda":  # token ids
+                guards.guarded[name] = pad_with_zeros(g, name, [e if e != zero else None for e in ends],
+                                                      f"{name}/at_least_one")
+                continue
             pads = g.op("Concat", *[zero] * len(dims), *ends, axis=0, name=f"{name}/pads")
             guards.guarded[name] = g.op("Pad", name, pads, name=f"{name}/at_least_one")
         for lengths, owners in model.lengths.items():
-            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"])
+            _lengths(guards, lengths, model.inputs[owners[0]].time, missing["batch"], device)
         empty_time = [g.op("Equal", guards.sizes[axis], zero) for axis in guards.sizes if axis != "batch"]
         for flag in empty_time:  # a time axis of 0: every row is a row of length 0
             guards.empty_rows = flag if guards.empty_rows is None else g.op("Or", guards.empty_rows, flag)
@@ -149,7 +157,7 @@ def prelude(g: GraphBuilder, model: Model) -> Guards:
     return guards
 
 
-def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) -> None:
+def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str, device: str) -> None:
     g = guards.g
     # an empty initializer of the input's name: onnxruntime makes the input optional, the empty
     # default standing for "every row full" (a given (batch,) tensor comes first in the Concat)
@@ -161,12 +169,28 @@ def _lengths(guards: Guards, lengths: str, time_axis: str, missing_rows: str) ->
                      name="given_or_full")
         clamped = g.op("Min", g.op("Max", given, g.const("zero_s", 0, "int64")), time, name="clamped")
         # the padding row of an empty batch has length 0 too; the lowerings read at least 1 step
-        padded = g.op("Pad", clamped, g.op("Concat", g.const("zero", [0], "int64"), missing_rows, axis=0),
-                      name="padded")
+        padded = (pad_with_zeros(g, clamped, [missing_rows], "padded") if device == "cuda" else
+                  g.op("Pad", clamped, g.op("Concat", g.const("zero", [0], "int64"), missing_rows, axis=0),
+                       name="padded"))
         guards.valid_lengths[lengths] = padded
         guards.guarded[lengths] = g.op("Max", padded, g.const("one_s", 1, "int64"), name="at_least_one")
         empty = g.op("Equal", padded, g.const("zero_s", 0, "int64"), name="empty")
     guards.empty_rows = empty if guards.empty_rows is None else g.op("Or", guards.empty_rows, empty)
+
+
+def pad_with_zeros(g: GraphBuilder, value: str, ends: list[str | None], name: str) -> str:
+    """int64 `value` with ``ends[k]`` zeros appended along each axis k (None: none), without ``Pad``.
+
+    onnxruntime's CUDA provider has no int64 ``Pad`` kernel; zeros of the missing extent
+    (``ConstantOfShape``) concatenated axis by axis give the same tensor on every provider.
+    """
+    for axis, end in enumerate(ends):
+        if end is None:
+            continue
+        extent = [end if k == axis else g.dim(value, k) for k in range(len(ends))]
+        shape = extent[0] if len(extent) == 1 else g.op("Concat", *extent, axis=0, name=f"{name}/shape")
+        value = g.op("Concat", value, g.filled(shape, 0, "int64", f"{name}/zeros"), axis=axis, name=name)
+    return value
 
 
 def rename(nodes: Iterable[NodeProto], mapping: Mapping[str, str]) -> None:
@@ -197,7 +221,7 @@ def nan_rule(g: GraphBuilder, x: str, valid: str | None, mask: str | None, rever
             return y, dict(finals)
         return g.op("Where", valid, y, g.const("zero_f", 0.0), name="padding_zero"), dict(finals)
     with g.scope("nan_rule"):
-        nan_step = g.cast(g.op("IsNaN", reduce(g, "ReduceSum", x, [2], keepdims=1)), "float32")  # (batch, time, 1)
+        nan_step = g.cast(g.op("IsNaN", reduce(g, "ReduceSum", x, [2], keepdims=1)), "float")  # (batch, time, 1)
         if mask is not None:  # padded steps hold 0 already; a NaN there is not read
             nan_step = g.op("Mul", nan_step, mask, name="valid_nan")
         seen = g.op("CumSum", nan_step, g.const("time_axis", 1, "int64"), reverse=int(reverse), name="seen")
@@ -205,7 +229,7 @@ def nan_rule(g: GraphBuilder, x: str, valid: str | None, mask: str | None, rever
         if valid is not None:
             poisoned = g.op("And", poisoned, valid, name="poisoned_valid")
         # NaN or 0 per step, added to y: a broadcast Add is ~3x cheaper in onnxruntime than a broadcast Where
-        nan, zero = g.const("nan", np.float32(np.nan)), g.const("zero_f", 0.0)
+        nan, zero = g.const("nan", np.nan), g.const("zero_f", 0.0)
         y = g.op("Add", y, g.op("Where", poisoned, nan, zero, name="nan_steps"), name="y")
         row = g.op("Greater", reduce(g, "ReduceMax", nan_step, [1]), zero, name="row_nan")
         row_nan = g.op("Where", row, nan, zero, name="nan_rows")
@@ -218,6 +242,6 @@ def propagate_nan(g: GraphBuilder, y: str, maxed: str) -> str:
     onnxruntime's ReduceMax returns the largest number and may skip a NaN; the NaN rule
     (and NumPy) says the maximum of anything with a NaN is NaN. Padded steps hold 0, never NaN.
     """
-    any_nan = reduce(g, "ReduceMax", g.cast(g.op("IsNaN", y), "float32"), [1], name="any_nan")
-    return g.op("Where", g.op("Greater", any_nan, g.const("zero_f", 0.0)), g.const("nan", np.float32(np.nan)), maxed,
+    any_nan = reduce(g, "ReduceMax", g.cast(g.op("IsNaN", y), "float"), [1], name="any_nan")
+    return g.op("Where", g.op("Greater", any_nan, g.const("zero_f", 0.0)), g.const("nan", np.nan), maxed,
                 name="max_nan")

@@ -40,7 +40,7 @@ from typing import Literal
 
 from onnx import GraphProto, ValueInfoProto
 
-from rnngraph.compiler.builder import Dim, GraphBuilder, value_info
+from rnngraph.compiler.builder import FLOAT, Dim, GraphBuilder
 from rnngraph.compiler.idioms import blend
 from rnngraph.errors import ExportError
 
@@ -88,7 +88,7 @@ class LoopBody:
         self._clock_start, self._clock_steps = clock_start, clock_steps
 
     # -- what the body reads ----------------------------------------------------------------
-    def carry(self, name: str, initial: str, dims: list[Dim] | None, dtype: str = "float32") -> str:
+    def carry(self, name: str, initial: str, dims: list[Dim] | None, dtype: str = FLOAT) -> str:
         """A value carried from step to step, starting at the outer value `initial`; returns its step-start value."""
         prev = self.b.fresh(f"{name}_prev")
         self._carried[name] = _Carried(prev, initial, dtype, dims)
@@ -98,12 +98,12 @@ class LoopBody:
         """`carry` for float states ``(batch, size)`` by name (a cell's states)."""
         return {name: self.carry(name, initial[name], [None, size]) for name, size in sizes.items()}
 
-    def scan(self, outer: str, name: str, dims: list[Dim] | None = None, dtype: str = "float32") -> str:
+    def scan(self, outer: str, name: str, dims: list[Dim] | None = None, dtype: str = FLOAT) -> str:
         """Scan only: step t of the batch-first sequence `outer` ``(batch, time, ·)``, as ``(batch, ·)``."""
         if self.kind != "scan":
             raise ExportError("only a Scan body reads scanned inputs; a Loop computes its inputs from what it carries")
         inner = self.b.fresh(name)
-        self._scanned.append((outer, value_info(inner, dtype, dims)))
+        self._scanned.append((outer, self.b.value_info(inner, dtype, dims)))
         return inner
 
     def iteration(self) -> str:
@@ -122,7 +122,7 @@ class LoopBody:
                 self._clock = self.scan(self._clock_steps(), "step_t", [None, 1])
             elif self.kind == "loop" and self._clock_start is not None:
                 start, iteration = self._clock_start(), self.iteration()
-                self._clock = self.b.op("Add", start, self.b.cast(iteration, "float32"), name="step_t")
+                self._clock = self.b.op("Add", start, self.b.cast(iteration, FLOAT), name="step_t")
             else:
                 raise ExportError(f"a cell in this {self.kind} needs the step number, and the loop was built "
                                   "without a clock (a bug in rnngraph).")
@@ -146,7 +146,7 @@ class LoopBody:
             if carried.new is not None:
                 carried.new = blend(self.b, carried.prev, carried.new, mask_t, f"{name}_kept")
 
-    def emit(self, name: str, value: str, width: Width, dtype: str = "float32") -> None:
+    def emit(self, name: str, value: str, width: Width, dtype: str = FLOAT) -> None:
         """A per-step output ``(batch, width)`` (``(batch,)`` for width None), stacked over the steps."""
         self._emitted[name] = (value, dtype, width)
 
@@ -177,7 +177,7 @@ class LoopBody:
         g = self.g
         iteration = self.iteration()
         assert self._condition_in is not None
-        heads = [value_info(iteration, "int64", []), value_info(self._condition_in, "bool", [])]
+        heads = [self.b.value_info(iteration, "int64", []), self.b.value_info(self._condition_in, "bool", [])]
         condition = self._condition if self._condition is not None else self._condition_in
         keep_going = g.const("go", True, "bool") if self._condition is not None else ""
         outs = g.op_n("Loop", count, keep_going, *[c.initial for c in self._carried.values()],
@@ -205,7 +205,7 @@ class LoopBody:
 
     def _graph(self, heads: list[ValueInfoProto], first_outputs: list[_Output]) -> GraphProto:
         b = self.b
-        b.inputs = heads + [value_info(c.prev, c.dtype, c.dims) for c in self._carried.values()] \
+        b.inputs = heads + [b.value_info(c.prev, c.dtype, c.dims) for c in self._carried.values()] \
             + [info for _, info in self._scanned]
         outputs: list[_Output] = first_outputs + [(self.value(name), c.dtype, c.dims)
                                                   for name, c in self._carried.items()]
@@ -240,12 +240,12 @@ def sequence_clock(g: GraphBuilder, x: str, lengths_i32: str | None, reverse: bo
     with g.scope("step_index"):
         time = g.dim(x, 1)
         steps = g.cast(g.op("Range", g.const("zero", 0, "int64"), g.squeeze(time, [0]), g.const("one", 1, "int64")),
-                       "float32")
+                       FLOAT)
         steps = g.unsqueeze(steps, [0, 2])  # (1, time, 1)
         if reverse:
             # the last step of each row ((batch, 1, 1) with lengths, else one (1,) for all rows)
             last_steps = g.unsqueeze(lengths_i32, [1, 2]) if lengths_i32 is not None else time
-            last = g.op("Sub", g.cast(last_steps, "float32"), g.const("one_f", 1.0))
+            last = g.op("Sub", g.cast(last_steps, FLOAT), g.const("one_f", 1.0))
             steps = g.op("Sub", last, steps)
         shape = g.op("Concat", g.dim(x, 0), time, g.const("one_i", [1], "int64"), axis=0)
         steps = g.op("Expand", steps, shape, name="steps")  # (batch, time, 1)

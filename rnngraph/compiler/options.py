@@ -14,10 +14,23 @@ that has a choice reads it here, once per cell.
   depend on it (Clockwork's choice of form); the exported graph still takes any batch
   size. None: batch 1, where a step's node overhead weighs most.
 
+- `device`: the onnxruntime provider the export is lowered for. ``cpu`` (the default):
+  `auto` picks by speed measured on the CPU. ``cuda``: every node runs on onnxruntime's
+  CUDA provider (`rnngraph.compiler.cuda`): ONNX's native LSTM/GRU/RNN only where cuDNN
+  runs it (no peepholes, no coupled gates, GRU with ``linear_before_reset``, RNN with
+  tanh; forward runs only), where `auto` and `native` then take it; a Scan elsewhere.
+
 - `streaming`: export a causal model as a chunk model whose recurrent state is explicit
   graph inputs and outputs (`rnngraph.compiler.streaming`).
 
-Options still to come (a dtype) are added here as fields with a default that keeps today's export.
+- `dtype`: the float type of every float input, output, weight and computation, ``float32``
+  (the default) or ``float64``. Parameters go into a float64 export without passing through
+  float32. onnxruntime's CPU provider has no float64 kernel for ONNX's native LSTM, GRU and
+  RNN (measured with onnxruntime 1.32: LSTM and GRU fail when run, "operator does not support
+  double yet"; RNN has no kernel at all), so float64 takes the Scan lowering everywhere:
+  ``lowering="auto"`` becomes ``"scan"`` and ``lowering="native"`` is refused. (float16 is
+  not a compiler dtype: it is a post-processing of the float32 export,
+  `rnngraph.exporters.onnx.precision.to_float16`.)
 """
 
 from __future__ import annotations
@@ -28,6 +41,10 @@ from rnngraph.errors import ExportError
 
 LOWERINGS = ("auto", "scan", "native")
 CLOCKWORK_FORMS = ("dense", "ladder", "cycle")
+DTYPES = ("float32", "float64")
+#: the native recurrent ops onnxruntime's CPU provider runs in float32 only
+FLOAT32_ONLY_OPS = ("LSTM", "GRU", "RNN")
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -35,9 +52,21 @@ class ExportOptions:
     lowering: str = "auto"
     clockwork_form: str | None = None
     streaming: bool = False
+    dtype: str = "float32"
+    device: str = "cpu"
     batch: int | None = None
 
     def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            hint = (" float16 is written from the float32 export: rnngraph export --dtype float16, or "
+                    "rnngraph.exporters.onnx.precision.to_float16." if self.dtype == "float16" else "")
+            raise ExportError(f"invalid value for `dtype`: expected one of {DTYPES}, received {self.dtype!r}.{hint}")
+        if self.dtype == "float64" and self.lowering == "native":
+            raise ExportError(f"lowering='native' cannot export in float64: onnxruntime has no float64 kernel for "
+                              f"ONNX's {'/'.join(FLOAT32_ONLY_OPS)} ops; use lowering='scan' (or 'auto', which "
+                              "takes the Scan lowering in float64), or dtype='float32'.")
+        if self.dtype == "float64" and self.lowering == "auto":
+            object.__setattr__(self, "lowering", "scan")  # the only path with float64 kernels (module docstring)
         if self.lowering not in LOWERINGS:
             raise ExportError(f"invalid value for `lowering`: expected one of {LOWERINGS}, "
                               f"received {self.lowering!r}.")
@@ -48,18 +77,25 @@ class ExportOptions:
                                        or self.batch < 1):
             raise ExportError(f"invalid value for `batch`: expected a batch size of at least 1 (a hint for the "
                               f"cost models; the graph takes any batch) or None, received {self.batch!r}.")
+        if self.device not in DEVICES:
+            raise ExportError(f"invalid value for `device`: expected one of {DEVICES} (the onnxruntime provider "
+                              f"the export is lowered for), received {self.device!r}.")
         if not isinstance(self.streaming, bool):
             raise ExportError(f"invalid value for `streaming`: expected True or False, received {self.streaming!r}.")
 
 
-def resolve(lowering: str = "auto", options: ExportOptions | None = None) -> ExportOptions:
-    """The options of one export from the `lowering` keyword and/or an options object (not two lowerings)."""
+def resolve(lowering: str = "auto", options: ExportOptions | None = None, dtype: str | None = None) -> ExportOptions:
+    """The options of one export from the `lowering` and `dtype` keywords and/or an options object (each
+    given once)."""
     if options is None:
-        return ExportOptions(lowering=lowering)
+        return ExportOptions(lowering=lowering, dtype=dtype or "float32")
     if not isinstance(options, ExportOptions):
         raise ExportError(f"invalid value for `options`: expected an rnngraph ExportOptions, "
                           f"received {type(options).__name__}.")
     if lowering not in ("auto", options.lowering):
         raise ExportError(f"the lowering is given twice: `lowering={lowering!r}` and `options.lowering="
                           f"{options.lowering!r}`; give it in the options only.")
+    if dtype is not None and dtype != options.dtype:
+        raise ExportError(f"the dtype is given twice: `dtype={dtype!r}` and `options.dtype={options.dtype!r}`; "
+                          "give it in the options only.")
     return options

@@ -37,7 +37,7 @@ def masked_mean(ctx: LoweringContext, y: str, spec: TensorSpec) -> str:
     if spec.lengths is None:
         return reduce(g, "ReduceMean", y, [1], name="mean")
     lengths = spec.lengths
-    count = ctx.cached(("lengths_f", lengths), lambda: g.cast(g.unsqueeze(lengths, [1]), "float32",
+    count = ctx.cached(("lengths_f", lengths), lambda: g.cast(g.unsqueeze(lengths, [1]), "float",
                                                              name=f"{lengths}/float"))
     return g.op("Div", reduce(g, "ReduceSum", y, [1]), count, name="mean")
 
@@ -48,7 +48,7 @@ def masked_max(ctx: LoweringContext, y: str, spec: TensorSpec) -> str:
     valid = ctx.valid(spec, y)
     if valid is None:
         return propagate_nan(g, y, reduce(g, "ReduceMax", y, [1], name="max"))
-    floor = g.const("minus_inf", np.float32(-np.inf))
+    floor = g.const("minus_inf", -np.inf)
     return propagate_nan(g, y, reduce(g, "ReduceMax", g.op("Where", valid, y, floor, name="valid_steps"), [1],
                                       name="max"))
 

@@ -52,6 +52,20 @@ from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
 
 
 @dataclass(frozen=True)
+class KnownColumns:
+    """The first `width` columns of a step's input, whose projections are computed outside the loop.
+
+    ``project(W_k, b)`` gives, for this step, ``x_k·W_kᵀ + b (batch, out)`` (`W_k` the weights' first
+    `width` columns); the step's ``x`` then holds only the remaining columns. The attention decoder
+    uses it for its embedded targets: their share of every input projection becomes one MatMul over
+    all steps before the Scan. A hoist reads its input only through `input_projection`.
+    """
+
+    width: int
+    project: Callable[[np.ndarray, np.ndarray], str]
+
+
+@dataclass(frozen=True)
 class SequenceInput:
     """A batch-first sequence value being run over: its spec, mask and direction."""
 
@@ -64,6 +78,8 @@ class SequenceInput:
     step_index: str | None = None
     #: ``(batch, 1)`` float, where each row's clock stands at its first step (a streaming chunk); None: 0
     clock_start: str | None = None
+    #: leading input columns projected outside the loop (`x` holds the others); None: `x` is the whole input
+    known: KnownColumns | None = None
 
 
 # the `cell` argument is the registered Cell subclass, hence Any; the last argument is the form
@@ -95,6 +111,8 @@ class CellLowering:
     native_exact: Callable[[Any], bool] = lambda cell: True
     #: what `auto` picks when both paths apply, from measurements (see benchmarks/)
     prefer_native: bool = False
+    #: whether onnxruntime's CUDA provider runs this cell's native op (`rnngraph.compiler.cuda`); False: never asked
+    native_on_cuda: Callable[[Any], bool] = lambda cell: False
     #: whether `hoist` reads `seq.step_index` (Clockwork's clock)
     needs_step_index: bool = False
     #: the variant of the step for this cell under these export options (called once per run, see `bind`)
@@ -138,13 +156,20 @@ def bind(ctx: LoweringContext, cell: Cell, seq: SequenceInput | None = None) -> 
     return BoundCell(cell, impl, impl.refine_form(cell, impl.choose_form(cell, ctx.options), seq, ctx.options))
 
 
-def choose_path(lowering: str, cell: Cell) -> str:
-    """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``."""
+def choose_path(lowering: str, cell: Cell, device: str = "cpu", reverse: bool = False) -> str:
+    """``native`` where the cell maps exactly onto ONNX's op and it is asked for (or faster), else ``scan``.
+
+    For ``device="cuda"`` the native op only where the CUDA provider runs it exactly (forward
+    runs, `rnngraph.compiler.cuda.CUDA_REVERSE_WITH_LENGTHS`), and then also for `auto`: cuDNN
+    runs the whole sequence in one call, a Scan launches its body at every step.
+    """
     impl = cell_lowering(cell)
     native_ok = impl.native is not None and impl.native_exact(cell)
+    if device == "cuda":
+        native_ok = native_ok and impl.native_on_cuda(cell) and not reverse
     if lowering == "native" and native_ok:
         return "native"
-    if lowering == "auto" and native_ok and impl.prefer_native:
+    if lowering == "auto" and native_ok and (impl.prefer_native or device == "cuda"):
         return "native"
     return "scan"
 
@@ -158,7 +183,7 @@ def run_cell(
     initial: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Lower `cell` over `seq`; returns ``y (batch, time, out)`` and the final states by name."""
-    path = choose_path(ctx.options.lowering, cell)
+    path = choose_path(ctx.options.lowering, cell, ctx.options.device, seq.reverse)
     ctx.paths[node] = path
     impl = cell_lowering(cell)
     if path == "native":
@@ -214,28 +239,64 @@ def step_once(
     p: Mapping[str, np.ndarray],
     states: Mapping[str, str],
     x_t: str,
+    known: KnownColumns | None = None,
 ) -> tuple[dict[str, str], str]:
     """One full step inside a loop body, where nothing can be hoisted: ``x_t (batch, in)``.
 
     A cell that needs the step number reads the loop's clock. Returns the new
-    states and ``y_t (batch, out)``; no padding is applied.
+    states and ``y_t (batch, out)``; no padding is applied. With `known`, ``x_t`` holds
+    the input's columns after the known ones.
     """
+    return step_in(ctx, loop.b, loop.clock, cell, p, states, x_t, known)
+
+
+def step_in(
+    ctx: LoweringContext,
+    b: GraphBuilder,
+    clock: Callable[[], str],
+    cell: Cell,
+    p: Mapping[str, np.ndarray],
+    states: Mapping[str, str],
+    x_t: str,
+    known: KnownColumns | None = None,
+) -> tuple[dict[str, str], str]:
+    """`step_once` into any graph `b` (a loop body, or a decoder step model): ``clock()`` gives
+    ``(batch, 1)`` float step numbers, asked for only by a cell that needs them."""
     bound = bind(ctx, cell)
-    clock = loop.clock() if bound.needs_step_index else None
-    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False, clock)
-    return bound.step(loop.b, p, states, bound.hoist(loop.b, p, seq))
+    seq = SequenceInput(x_t, TensorSpec("vector", 0), None, None, False,
+                        clock() if bound.needs_step_index else None, known=known)
+    return bound.step(b, p, states, bound.hoist(b, p, seq))
 
 
-def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray | str,
+@dataclass(frozen=True)
+class FoldedBias:
+    """``Wb + Rb``, kept as its two halves: both stored as they are (so the file holds each parameter once and
+    `rnngraph.load` finds it) and added in the graph, which onnxruntime folds into one constant when it loads
+    the file."""
+
+    wb: np.ndarray
+    rb: np.ndarray
+
+    def value(self, g: GraphBuilder, name: str = "bias") -> str:
+        return g.op("Add", g.const("Wb", self.wb), g.const("Rb", self.rb), name=name)
+
+
+def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray | FoldedBias,
                      name: str = "x_proj") -> str:
     """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step).
 
     One ``Gemm`` on the steps as rows, ``(batch·time, in)``: its bias is added as the product is
     written, where a 3-D MatMul and an Add would pass over the whole ``(batch, time, out)`` twice.
-    `b` is an array or a value of the graph (`folded_bias`).
+    With `seq.known`, the known columns' share (and b) comes from outside the loop and only the
+    remaining columns, `seq.x`, are multiplied here.
     """
+    if seq.known is not None:  # one step, x (batch, rest): a Gemm, which onnxruntime does not make of MatMul + Add
+        k = seq.known.width  # W's columns kept in W's own row order (transB): the parameter layout stays compact
+        rest = g.const("W_rest", np.ascontiguousarray(W[:, k:]))
+        summed = b.wb + b.rb if isinstance(b, FoldedBias) else b
+        return g.op("Gemm", seq.x, rest, seq.known.project(W[:, :k], summed), transB=1, name=name)
     W_T = g.const("W_T", np.ascontiguousarray(W.T))
-    bias = g.const("bias", b) if isinstance(b, np.ndarray) else b
+    bias = b.value(g) if isinstance(b, FoldedBias) else g.const("bias", b)
     if seq.spec.kind != SEQUENCE:  # one step (batch, in), inside a Loop body
         return g.op("Gemm", seq.x, W_T, bias, name=name)
     rows = g.op("Reshape", seq.x, g.const("rows", [-1, W.shape[1]], "int64"), name=f"{name}/rows")
@@ -243,12 +304,6 @@ def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.n
                  g.op("Slice", g.op("Shape", seq.x), g.const("zero_i", [0], "int64"), g.const("two", [2], "int64")),
                  g.const("size", [W.shape[0]], "int64"), axis=0, name=f"{name}/shape")
     return g.op("Reshape", g.op("Gemm", rows, W_T, bias, name=f"{name}/Gemm"), shape, name=name)
-
-
-def folded_bias(g: GraphBuilder, wb: np.ndarray, rb: np.ndarray, name: str = "bias") -> str:
-    """``Wb + Rb`` as a value of the graph: both biases stored as they are (so the file holds each parameter
-    once and `rnngraph.load` finds it), their sum folded into one constant when onnxruntime loads the file."""
-    return g.op("Add", g.const("Wb", wb), g.const("Rb", rb), name=name)
 
 
 def to_time_major(g: GraphBuilder, x: str) -> str:

@@ -11,7 +11,7 @@ The state layout (also written to the model's metadata, key ``rnngraph.state``):
 
     start               (batch, 1) int32   1: this row begins a new stream (its state is taken as 0)
     state_in/steps      (batch, 1) int64   steps each stream has processed so far (the clock phase)
-    state_in/<L>/<s>    (batch, size) float32, for every recurrent layer L in model order
+    state_in/<L>/<s>    (batch, size) float (the export's dtype), for every recurrent layer L in model order
                         (a Stack's layers as <stack>/<layer>) and every state s of its cell
                         in `cell.state_sizes()` order (``h``; ``h, c``; an ESN's ``x, y``)
     state_out/...       the same names after the chunk: steps + the row's chunk length, the states
@@ -23,7 +23,8 @@ stream ended, or has nothing yet, keeps its state and its steps frozen exactly.
 Only causal models stream: every layer must compute step t from steps ≤ t. Refused,
 naming the layer: `Bidirectional`, ``reverse=True``, readouts over the whole sequence
 (``returns`` ``last``/``mean``/``max``), an `initial_state` input, and the layers that
-are not a per-step map over one input sequence (Generate, Decoder, Generative, Attention).
+are not a per-step map over one input sequence (Generate, Generative). A decoder streams one token
+at a time through its own step export instead (`rnngraph.compiler.decoder_step`).
 Each recurrent layer takes the path `ExportOptions.lowering` gives it (ONNX's native op or a
 Scan). onnxruntime's native ops return zero states for a row of length 0 (a stream with no step
 in this chunk, common here), so on that path such rows get their input state back with a `Where`.
@@ -40,6 +41,7 @@ from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.over_time import last_valid
 from rnngraph.compiler.recurrent import SequenceInput, bind, choose_path, scan_cell
 from rnngraph.compiler.wrappers import Ran, outputs_for
+from rnngraph.dsl.decoder import DecoderLayer
 from rnngraph.dsl.embedding import Embedding
 from rnngraph.dsl.layers import Dense, InputLayer, Layer, Recurrent
 from rnngraph.dsl.model import Model, Source
@@ -53,6 +55,9 @@ STATE_IN = "state_in/"
 STATE_OUT = "state_out/"
 #: per-step readouts a chunk can compute; the others read the whole sequence
 CAUSAL_RETURNS = ("sequence", "state")
+DECODER_REFUSAL = ("decodes steps of its own after reading the whole source; it is not a chunk model but streams one "
+                   "token at a time through its step export: rnngraph.export_decoder_step(model, params, "
+                   "'x.encoder.onnx', 'x.step.onnx'), or `rnngraph export MODEL.py --streaming`, which writes both.")
 #: layers that map each step of their input to the same step of their output
 PER_STEP = (InputLayer, Dense, Embedding)
 
@@ -64,6 +69,7 @@ class StateSlot:
     name: str
     size: int
     layer: str
+    #: the export's float type (`ExportOptions.dtype`), as the metadata names it
     dtype: str = "float32"
 
     @property
@@ -81,6 +87,9 @@ class StateSlot:
 
 def streaming_refusal(model: Model) -> str | None:
     """Why `model` cannot be streamed (naming the layer and the fix), or None when it is causal."""
+    for name, node in model.nodes():  # before the inputs: a decoder model's count input is no reason here
+        if isinstance(node.layer, DecoderLayer):
+            return f"layer {name!r} ({node.layer.title()}) {DECODER_REFUSAL}"
     for name, spec in model.inputs.items():
         if spec.kind != SEQUENCE:
             return (f"input {name!r} is a {spec.kind}, read once for the whole sequence; a chunk model takes "
@@ -150,17 +159,17 @@ class ChunkState:
         self.finals: dict[str, str] = {}
 
     def clock(self) -> str:
-        """``(batch, 1)`` float32, each row's steps so far: the clock start of every Clockwork in the chunk."""
+        """``(batch, 1)`` float, each row's steps so far: the clock start of every Clockwork in the chunk."""
         if self._clock is None:
-            self._clock = self.g.cast(self.steps, "float32", name="steps/float")
+            self._clock = self.g.cast(self.steps, "float", name="steps/float")
         return self._clock
 
     def state(self, name: str, size: int, layer: str) -> str:
         """A state input, reset to 0 on rows that start a stream."""
         g = self.g
-        slot = StateSlot(name, size, layer)
+        slot = StateSlot(name, size, layer, g.float_dtype)
         self.slots.append(slot)
-        value = self.ctx.pad_rows(g.add_input(g.claim(slot.input), "float32", ["batch", size]), 2)
+        value = self.ctx.pad_rows(g.add_input(g.claim(slot.input), "float", ["batch", size]), 2)
         g.claim(slot.output)
         return g.op("Where", self.fresh, g.const("zero_f", 0.0), value, name=f"{name}/reset")
 
@@ -178,7 +187,7 @@ class ChunkState:
         g.add_output(STATE_OUT + STEPS, "int64", ["batch", 1])
         for slot in self.slots:
             g.op("Identity", cut(self.finals[slot.name]), output=slot.output, name=f"output/{slot.output}")
-            g.add_output(slot.output, "float32", ["batch", slot.size])
+            g.add_output(slot.output, "float", ["batch", slot.size])
         return layout(self.slots)
 
 
@@ -199,7 +208,7 @@ def _recurrent(ctx: LoweringContext, stream: ChunkState, path: str, layer: Recur
     bound = bind(ctx, cell)
     clock = stream.clock() if bound.needs_step_index else None
     seq = SequenceInput(x, spec, ctx.mask(spec, x), ctx.lengths_i32(spec), False, clock_start=clock)
-    ctx.paths[path] = choose_path(ctx.options.lowering, cell)
+    ctx.paths[path] = choose_path(ctx.options.lowering, cell, ctx.options.device)
     if ctx.paths[path] == "native":
         assert bound.impl.native is not None
         y, out = bound.impl.native(ctx, cell, p, seq, initial)

@@ -41,8 +41,9 @@ Three forms of the step, chosen once per cell by `choose_form` (a cost model, be
 
 A one-group cell with period 1 is always active: its step is the classic RNN's.
 
-Step numbers arrive as float32 (the driver's contract) and `Mod` runs on them with
-``fmod=1``: exact for every step below 2^24 (16.7 million steps in one call).
+Step numbers arrive as floats of the export's type (the driver's contract) and `Mod` runs on
+them with ``fmod=1``: exact for every step below 2^24 in float32 (16.7 million steps in one
+call), below 2^53 in float64.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.cells.clockwork_cycle import MAX_CYCLE, cycle_fits, cycle_groups, cycle_runs, scan_cycles
 from rnngraph.compiler.idioms import activate, blend, reduce
 from rnngraph.compiler.options import ExportOptions
-from rnngraph.compiler.recurrent import CellLowering, SequenceInput, folded_bias, input_projection
+from rnngraph.compiler.recurrent import CellLowering, FoldedBias, SequenceInput, input_projection
 from rnngraph.dsl.cells.clockwork import Clockwork
 from rnngraph.dsl.tensor import SEQUENCE
 from rnngraph.errors import ExportError
@@ -192,7 +193,7 @@ def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: Se
     if form == "cycle":  # `scan_cycles` runs it whole; `refine_form` replaced it everywhere else
         raise ExportError(f"{cell.describe()}: the cycle form has no per-step hoist (a bug in rnngraph).")
     h = cell.hidden
-    u = input_projection(g, seq, p["W"], folded_bias(g, p["B"][:h], p["B"][h:]))
+    u = input_projection(g, seq, p["W"], FoldedBias(p["B"][:h], p["B"][h:]))
     if form == "always":
         return [u]
     if seq.step_index is None:
@@ -204,9 +205,9 @@ def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: Se
         if uniform:
             step = g.op("Slice", step, g.const("zero_i", [0], "int64"), g.const("one_i", [1], "int64"),
                         g.const("zero_i", [0], "int64"), name="row0")  # (1, time, 1)
-        periods = g.const("periods", np.asarray(cell.periods, dtype=np.float32))
+        periods = g.const("periods", np.asarray(cell.periods, dtype=np.float64))
         rem = g.op("Mod", step, periods, fmod=1, name="phase")
-        group_fires = g.cast(g.op("Equal", rem, g.const("zero_f", 0.0), name="fires"), "float32",
+        group_fires = g.cast(g.op("Equal", rem, g.const("zero_f", 0.0), name="fires"), "float",
                              name="group_fires")  # (·, time, groups) 0/1
         group_of_unit = np.repeat(np.arange(len(cell.periods)), cell.group_sizes or ())
         unit_mask = g.op("Gather", group_fires, g.const("group_of_unit", group_of_unit, "int64"), axis=-1,
@@ -282,7 +283,7 @@ def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_p
         sub = parent.body()
         with sub.scope(scope):
             out = build(sub)
-        sub.add_output(out, "float32", [None, width])
+        sub.add_output(out, "float", [None, width])
         return sub.graph(scope)
 
     def from_group(b: GraphBuilder, k: int) -> str:
@@ -291,7 +292,7 @@ def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_p
             new = group_rows(sub, k)
             return new if k + 1 == groups else sub.op("Concat", new, from_group(sub, k + 1), axis=1,
                                                       name=f"h_from{k}_new")
-        more = b.op("Greater", count, b.const(f"n{k}", np.array([[k]], dtype=np.float32)), name=f"fires{k}")
+        more = b.op("Greater", count, b.const(f"n{k}", np.array([[k]], dtype=np.float64)), name=f"fires{k}")
         width = hidden - bounds[k][0]
         then_g = subgraph(b, f"fires{k}", fired, width)
         else_g = subgraph(b, f"rests{k}", lambda sub: h_from(sub, bounds[k][0], f"h_kept{k}"), width)

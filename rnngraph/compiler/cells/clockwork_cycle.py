@@ -33,7 +33,7 @@ from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import activate
 from rnngraph.compiler.loop import LoopBody
 from rnngraph.compiler.over_time import last_valid
-from rnngraph.compiler.recurrent import BoundCell, SequenceInput, folded_bias, input_projection
+from rnngraph.compiler.recurrent import BoundCell, FoldedBias, SequenceInput, input_projection
 from rnngraph.dsl.cells.clockwork import Clockwork
 from rnngraph.dsl.tensor import SEQUENCE
 
@@ -88,7 +88,7 @@ def scan_cycles(ctx: LoweringContext, bound: BoundCell, p: Mapping[str, np.ndarr
                     axis=0, name="pads")
         # the input (narrower than u) padded to whole cycles; the added steps run on zeros and are cut off
         x = g.op("Pad", seq.x, pads, name="whole_cycles")
-        u = input_projection(g, replace(seq, x=x), p["W"], folded_bias(g, p["B"][:hidden], p["B"][hidden:]))
+        u = input_projection(g, replace(seq, x=x), p["W"], FoldedBias(p["B"][:hidden], p["B"][hidden:]))
         u = g.op("Reshape", u, g.const("by_cycle", [0, -1, period * hidden], "int64"), name="u_by_cycle")
     loop = LoopBody(g, "scan")
     h = loop.carry("h", initial["h"] if initial else g.zeros_state(seq.x, hidden), [None, hidden])

@@ -47,7 +47,7 @@ def step(body: GraphBuilder, cell: ESN, p: Mapping[str, np.ndarray], states: dic
         pre = body.op("Gemm", y_prev, body.const("W_back", p["W_back"]), pre, transB=1, name="pre_back")
     x_new = body.op("Tanh", pre, name="x_tilde")
     if cell.leak != 1.0:
-        x_new = blend(body, x_prev, x_new, body.const("leak", np.float32(cell.leak)), name="x")
+        x_new = blend(body, x_prev, x_new, body.const("leak", cell.leak), name="x")
     blocks = readout_blocks(cell, p)
     y = inputs[1] if "input" in blocks else body.const("b_out", p["b_out"])
     if "state" in blocks:

@@ -20,13 +20,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnngraph.compiler import cuda
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import (
     CellLowering,
+    FoldedBias,
     SequenceInput,
-    folded_bias,
     from_native_outputs,
     input_projection,
     to_time_major,
@@ -42,12 +43,11 @@ def hoist(g: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], seq: Sequence
     gates = without(cell.gates, *CANDIDATE)
     wb, rb = np.split(p["B"], 2)
     W = np.concatenate([reorder(p["W"], cell.gates, gates), reorder(p["W"], cell.gates, CANDIDATE)])
-    if cell.linear_before_reset:  # Rb_h is scaled by r inside the step and cannot be hoisted
-        b_zr = folded_bias(g, reorder(wb, cell.gates, gates), reorder(rb, cell.gates, gates), name="bias_zr")
-        b = g.op("Concat", b_zr, g.const("Wb_h", split_gates(wb, cell.gates)["h"]), axis=0, name="bias")
-    else:
-        b = folded_bias(g, reorder(wb, cell.gates, (*gates, *CANDIDATE)), reorder(rb, cell.gates, (*gates, *CANDIDATE)))
-    u = input_projection(g, seq, W, b)
+    order = (*gates, *CANDIDATE)
+    hoisted_rb = np.array(reorder(rb, cell.gates, order))  # a copy: reorder may give a view of the params
+    if cell.linear_before_reset:  # Rb_h is scaled by r inside the step and cannot be hoisted: 0 in its place
+        hoisted_rb[len(gates) * cell.hidden:] = 0.0
+    u = input_projection(g, seq, W, FoldedBias(reorder(wb, cell.gates, order), hoisted_rb))
     sizes = g.const("sizes", [len(gates) * cell.hidden, cell.hidden], "int64")
     return list(g.op_n("Split", u, sizes, axis=-1, outputs=2, name="x_gates"))
 
@@ -95,4 +95,9 @@ def native(ctx: LoweringContext, cell: GRU, p: Mapping[str, np.ndarray], seq: Se
     return from_native_outputs(g, y, {"h": y_h})
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True)
+def on_cuda(cell: GRU) -> bool:
+    """The CUDA provider runs the native GRU `native` emits (its linear_before_reset)."""
+    return cuda.recurrent_runs_on_cuda("GRU", {"linear_before_reset": int(cell.linear_before_reset)})
+
+
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True, native_on_cuda=on_cuda)

@@ -33,13 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnngraph.compiler import cuda
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import (
     CellLowering,
+    FoldedBias,
     SequenceInput,
-    folded_bias,
     from_native_outputs,
     input_projection,
     to_time_major,
@@ -72,7 +73,7 @@ def hoist(g: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], seq: Sequenc
     parts = groups(cell)
     W = np.concatenate([reorder(p["W"], cell.gates, part.gates) for part in parts])
     wb, rb = (np.concatenate([reorder(bias, cell.gates, part.gates) for part in parts]) for bias in (wb, rb))
-    b = folded_bias(g, wb, rb)
+    b = FoldedBias(wb, rb)
     u = input_projection(g, seq, W, b)
     sizes = [len(part.gates) * cell.hidden for part in parts]
     return list(g.op_n("Split", u, g.const("sizes", sizes, "int64"), axis=-1, outputs=len(parts), name="x_gates"))
@@ -162,4 +163,9 @@ def native(ctx: LoweringContext, cell: LSTM, p: Mapping[str, np.ndarray], seq: S
     return from_native_outputs(g, y, {"h": y_h, "c": y_c})
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True)
+def on_cuda(cell: LSTM) -> bool:
+    """The CUDA provider runs the native LSTM `native` emits (its input_forget and P input)."""
+    return cuda.recurrent_runs_on_cuda("LSTM", {"input_forget": int(cell.coupled)}, cell.peephole)
+
+
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=True, native_on_cuda=on_cuda)

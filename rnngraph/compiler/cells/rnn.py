@@ -13,13 +13,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnngraph.compiler import cuda
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import ACTIVATIONS, activate
 from rnngraph.compiler.recurrent import (
     CellLowering,
+    FoldedBias,
     SequenceInput,
-    folded_bias,
     from_native_outputs,
     input_projection,
     to_time_major,
@@ -29,7 +30,7 @@ from rnngraph.dsl.cells.rnn import RNN
 
 def hoist(g: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], seq: SequenceInput, form: str) -> list[str]:
     h = cell.hidden
-    return [input_projection(g, seq, p["W"], folded_bias(g, p["B"][:h], p["B"][h:]))]
+    return [input_projection(g, seq, p["W"], FoldedBias(p["B"][:h], p["B"][h:]))]
 
 
 def step(body: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], states: dict[str, str],
@@ -53,4 +54,9 @@ def native(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: Se
     return from_native_outputs(g, y, {"h": y_h})
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False)
+def on_cuda(cell: RNN) -> bool:
+    """The CUDA provider runs the native RNN `native` emits (its activation)."""
+    return cuda.recurrent_runs_on_cuda("RNN", {"activations": [ACTIVATIONS[cell.activation]]})
+
+
+LOWERING = CellLowering(hoist=hoist, step=step, native=native, prefer_native=False, native_on_cuda=on_cuda)
