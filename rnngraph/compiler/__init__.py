@@ -25,6 +25,7 @@ from rnngraph.compiler.builder import GraphBuilder, compiler_dtype, fill_deferre
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.guards import Guards, prelude
 from rnngraph.compiler.options import ExportOptions, resolve
+from rnngraph.compiler.shared_weights import share_identical
 from rnngraph.compiler.streaming import compile_streaming
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
@@ -95,4 +96,6 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
         g.add_output(out_name, compiler_dtype(source.spec.dtype), source.spec.dims())
     state = stream.finish(model) if stream is not None else None
     assert g.deferred is not None
-    return CompiledGraph(g.graph(model.name), ctx.paths, state, g.deferred, options.dtype)
+    graph = g.graph(model.name)
+    share_identical(graph, g.deferred)  # a weight read in several loop bodies is stored once
+    return CompiledGraph(graph, ctx.paths, state, g.deferred, options.dtype)
