@@ -30,12 +30,13 @@ import time
 import numpy as np
 
 import rnngraph as rg
-from rnngraph.compiler.cells.clockwork import choose_form, estimated_costs
+from rnngraph.compiler.cells.clockwork import StepCosts, choose_form, estimated_costs
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime.session import Session
 
 PERIODS = (1, 2, 4, 8)
+FORMS = ("dense", "ladder", "cycle")
 FEATURES = 16
 
 
@@ -90,25 +91,27 @@ def main() -> None:
           f"{os.cpu_count()} cores, intra-op threads {args.threads}, medians of {args.reps} runs "
           f"after {args.warmup} warm-up runs; periods {PERIODS}, {FEATURES} input features; "
           f"load average {os.getloadavg()[0]:.2f} at start")
-    print(f"{'batch':>5} {'H':>5} {'T':>5} {'dense µs/step':>14} {'ladder µs/step':>15} {'ladder/dense':>13} "
-          f"{'chosen':>7} {'chosen/dense':>13} {'model says':>11}")
+    heads = "".join(f"{form + ' µs/step':>16}" for form in FORMS)
+    ratios = "".join(f"{form + '/dense':>14}" for form in FORMS[1:])
+    print(f"{'batch':>5} {'H':>5} {'T':>5}{heads}{ratios} {'chosen':>7} {'chosen/dense':>13} {'model says':>11}")
     for batch in args.batch:
         for hidden in args.hidden:
             model = model_for(hidden)
             params = model.init(0)
             steps = steps_for(batch, hidden)
-            sessions = {form: session_for(model, params, form, args.threads) for form in ("dense", "ladder")}
+            sessions = {form: session_for(model, params, form, args.threads) for form in FORMS}
             feeds = {"x": np.random.default_rng(0).standard_normal((batch, steps, FEATURES)).astype(np.float32)}
             times = compare_forms(sessions, feeds, args.reps, args.warmup)
-            dense = statistics.median(times["dense"]) / steps * 1e6
-            ladder = statistics.median(times["ladder"]) / steps * 1e6
-            ratio = statistics.median(lt / dt for lt, dt in zip(times["ladder"], times["dense"], strict=True))
+            per_step = {form: statistics.median(t) / steps * 1e6 for form, t in times.items()}
+            ratio = {form: statistics.median(ft / dt for ft, dt in zip(times[form], times["dense"], strict=True))
+                     for form in FORMS}
             cell = rg.Clockwork(hidden, periods=PERIODS)
-            chosen = choose_form(cell)
-            est = estimated_costs(cell)
-            print(f"{batch:>5} {hidden:>5} {steps:>5} {dense:>14.2f} {ladder:>15.2f} {ratio:>13.2f} "
-                  f"{chosen:>7} {ratio if chosen == 'ladder' else 1.0:>13.2f} {est['ladder'] / est['dense']:>11.2f}",
-                  flush=True)
+            chosen = choose_form(cell, ExportOptions(batch=batch))  # the form a user declaring this batch gets
+            est = estimated_costs(cell, StepCosts(batch=batch))
+            cells = "".join(f"{per_step[form]:>16.2f}" for form in FORMS)
+            cells += "".join(f"{ratio[form]:>14.2f}" for form in FORMS[1:])
+            print(f"{batch:>5} {hidden:>5} {steps:>5}{cells} {chosen:>7} {ratio[chosen]:>13.2f} "
+                  f"{est[chosen] / est['dense']:>11.2f}", flush=True)
 
 
 if __name__ == "__main__":

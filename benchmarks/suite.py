@@ -90,13 +90,18 @@ TINY = Settings(
 SETTINGS = {s.name: s for s in (FULL, TINY)}
 
 
+#: the Clockwork forms the suite times, dense (the reference) first
+CLOCKWORK_FORMS = ("dense", "ladder", "cycle")
+
+
 def clockwork_form(form: str) -> ExportOptions:
     """The one place the suite forces a Clockwork form: the export options with that form."""
     return ExportOptions(clockwork_form=form)
 
 
 def clockwork_forms(batch: int, hidden: int, limit: float | None, s: Settings, peak: Peak) -> dict[str, Any]:
-    """Ladder against dense (target 4), and which form the compiler chooses on its own."""
+    """Every form against dense (target 4), and which form the compiler chooses for a user who declares
+    this batch size (`ExportOptions(batch=...)`)."""
     from rnngraph.bench.graphs import madds_per_step
     from rnngraph.exporters.onnx import build_model_proto
 
@@ -104,14 +109,14 @@ def clockwork_forms(batch: int, hidden: int, limit: float | None, s: Settings, p
     params = model.init(0)
     shape = Shape("clockwork", batch, s.clockwork_time, s.clockwork_input, hidden)
     feeds = feeds_for(model, shape)
-    data = {}
-    for form in ("dense", "ladder"):
-        data[form] = build_model_proto(model, params, options=clockwork_form(form)).SerializeToString()
-    chosen_data = build_model_proto(model, params).SerializeToString()
-    chosen = next((form for form, d in data.items() if d == chosen_data), "another form")
+    protos = {form: build_model_proto(model, params, options=clockwork_form(form)) for form in CLOCKWORK_FORMS}
+    data = {form: proto.SerializeToString() for form, proto in protos.items()}
+    # the graphs compared (the metadata records the options, which differ)
+    chosen_graph = build_model_proto(model, params, options=ExportOptions(batch=batch)).graph.SerializeToString()
+    chosen = next((form for form, p in protos.items() if p.graph.SerializeToString() == chosen_graph), "another form")
     runs = {f"{form}/ort": ort_runner(d, feeds) for form, d in data.items()}
     work = Work(batch * s.clockwork_time, dict.fromkeys(runs, madds_per_step(model)), peak.gflops)
-    timed = time_contenders(runs, s.rounds, work, [("ladder/ort", "dense/ort")])
+    timed = time_contenders(runs, s.rounds, work, [(f"{form}/ort", "dense/ort") for form in CLOCKWORK_FORMS[1:]])
     return {"batch": batch, "hidden": hidden, "time": s.clockwork_time, "limit": limit, "chosen": chosen, **timed}
 
 

@@ -126,11 +126,13 @@ def _shape(case: Mapping[str, Any]) -> str:
 
 
 def clockwork_section(r: Mapping[str, Any]) -> list[str]:
-    rows = [[e["batch"], e["hidden"], e["time"], e["contenders"]["dense/ort"]["median_ms"],
-             e["contenders"]["ladder/ort"]["median_ms"], e["ratios"]["ladder/ort / dense/ort"], e["chosen"]]
+    forms = [c.split("/")[0] for c in r["clockwork"][0]["contenders"]] if r["clockwork"] else []
+    rows = [[e["batch"], e["hidden"], e["time"], *[e["contenders"][f"{f}/ort"]["median_ms"] for f in forms],
+             *[e["ratios"][f"{f}/ort / dense/ort"] for f in forms if f != "dense"], e["chosen"]]
             for e in r["clockwork"]]
-    return ["## Clockwork step forms (periods 1, 2, 4, 8)", "",
-            markdown_table(["batch", "hidden", "T", "dense ms", "ladder ms", "ladder/dense", "auto chose"], rows), ""]
+    heads = ["batch", "hidden", "T", *[f"{f} ms" for f in forms], *[f"{f}/dense" for f in forms if f != "dense"],
+             "auto chose (batch declared)"]
+    return ["## Clockwork step forms (periods 1, 2, 4, 8)", "", markdown_table(heads, rows), ""]
 
 
 def decoding_section(r: Mapping[str, Any]) -> list[str]:

@@ -108,16 +108,23 @@ def target3(cases: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def target4(clockwork: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The form auto picks for the declared batch against the dense step; where no limit is set, whether
+    it is the fastest form measured."""
     rows = []
     for entry in clockwork:
         where = f"B={entry['batch']} H={entry['hidden']} T={entry['time']}"
-        r = entry["ratios"]["ladder/ort / dense/ort"]
+        ratios = {"dense": 1.0} | {key.split("/")[0]: r for key, r in entry["ratios"].items()
+                                   if key.endswith(" / dense/ort")}
+        measured = ", ".join(f"{form}/dense = {r:.2f}" for form, r in ratios.items() if form != "dense")
+        chosen = entry["chosen"]
         if entry["limit"] is not None:
-            rows.append(row(4, "ladder / dense step", where, r, entry["limit"], note=f"auto chose {entry['chosen']}"))
-        else:
-            best = "ladder" if r < 1.0 else "dense"
-            rows.append(row(4, "auto picks the faster form (ladder/dense measured)", where, entry["chosen"], best,
-                            note=f"ladder/dense = {r:.2f}"))
+            rows.append(row(4, "auto's form (batch declared) / dense step", where, ratios.get(chosen),
+                            entry["limit"], note=f"auto chose {chosen}; {measured}"))
+        else:  # within 5% of the fastest form measured, as target 2 holds `auto` to the faster lowering
+            best = min(ratios, key=lambda form: ratios[form])
+            rows.append(row(4, "auto's form (batch declared) / the fastest form", where,
+                            None if chosen not in ratios else ratios[chosen] / ratios[best], 1.05,
+                            note=f"auto chose {chosen}, fastest {best}; {measured}"))
     return rows
 
 
@@ -159,8 +166,11 @@ def target8(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             rows.append(row(8, "sample exports", s["name"], None, None, note=s.get("error", "")))
             continue
         g = s["graph"]
+        # the ratio, and the absolute bytes on top of the weights: a fixed cost (graph structure, metadata) that
+        # does not grow with T (the time axis is symbolic) and weighs most in the smallest models
         rows.append(row(8, "file size over weight bytes", s["name"], g["file_over_weights"], 0.05,
-                        note=f"{g['file_bytes']} bytes, weights {g['weight_bytes']}, {g['nodes']} nodes"))
+                        note=f"{g['file_bytes'] - g['weight_bytes']} bytes over the weights "
+                             f"(file {g['file_bytes']}, weights {g['weight_bytes']}), {g['nodes']} nodes"))
         rows.append(row(8, "session creation, ms", s["name"], s["session_creation_ms"], 50.0, "<"))
         rows.append(row(8, "time axis symbolic (graph, file, session independent of T)", s["name"],
                         "yes" if g["symbolic_time"] else "no", "yes"))

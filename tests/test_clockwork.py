@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
+from rnngraph.compiler.cells.clockwork import estimated_costs
 from rnngraph.errors import ModelError
 from rnngraph.runtime import oracle
 from tests.conftest import SHAPES, assert_close, assert_matches, run_both
@@ -106,7 +107,7 @@ def test_oracle_against_a_hand_computed_example():
     expected = np.array([[[f0, s0], [f1, s1], [f2, s2]]])
     feeds = {"x": np.array([[[v] for v in xs]], np.float32)}
     assert_close(oracle.run(model, params, **feeds)["y"], expected, what="oracle vs hand computation")
-    for form in ("dense", "ladder"):
+    for form in ("dense", "ladder", "cycle"):
         got, _ = run_both(model, params, feeds, clockwork_form=form)
         assert_close(got["y"], expected, "float32", what=f"onnxruntime ({form}) vs hand computation")
 
@@ -121,7 +122,7 @@ CLOCKS = {
 }
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("batch,time", SHAPES)
 def test_matches_oracle(form, reverse, batch, time):
@@ -136,7 +137,7 @@ def test_matches_oracle_for_other_clocks(name, reverse, lowering):
     """`native` has no ONNX op to use for this cell and falls back to the Scan."""
     cell = CLOCKS[name]()
     model = recurrent_model(cell, reverse=reverse)
-    forms = ["dense", "ladder"] if cell.nested_periods() else ["dense"]
+    forms = list(estimated_costs(cell))
     for form in forms:
         assert_matches(model, batch=4, time=13, lowering=lowering, seed=7, clockwork_form=form)
 
@@ -150,7 +151,7 @@ def test_weights_outside_the_mask_never_matter():
     noisy["rec/R"] = np.where(outside, np.random.default_rng(5).standard_normal(outside.shape), params["rec/R"])
     noisy["rec/R"] = noisy["rec/R"].astype(np.float32)
     feeds = model.example_inputs(3, 11, 0)
-    for form in ("dense", "ladder"):
+    for form in ("dense", "ladder", "cycle"):
         clean_ort, clean_ref = run_both(model, params, feeds, clockwork_form=form)
         noisy_ort, noisy_ref = run_both(model, noisy, feeds, clockwork_form=form)
         np.testing.assert_array_equal(noisy_ort["y"], clean_ort["y"])
@@ -183,7 +184,7 @@ def changed_steps(y: np.ndarray, units: slice, order: list[int]) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 def test_survey_example_period_8_group_changes_only_every_8_steps(form):
     cell = rg.Clockwork(256, periods=(1, 2, 4, 8))
     model = recurrent_model(cell)
@@ -197,7 +198,7 @@ def test_survey_example_period_8_group_changes_only_every_8_steps(form):
     assert changed_steps(got["y"][0], slice(192, 256), list(range(20))) == [0, 8, 16]
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 def test_reverse_clock_counts_from_each_rows_last_step(form):
     cell = rg.Clockwork(8, periods=(1, 2, 4, 8))
     model = recurrent_model(cell, reverse=True)
@@ -233,5 +234,5 @@ def test_random_clockworks_match_the_oracle(seed):
                         activation=str(rng.choice(["tanh", "relu", "sigmoid"])))
     model = recurrent_model(cell, features=int(rng.integers(1, 6)), reverse=bool(rng.integers(0, 2)))
     batch, time = int(rng.integers(1, 5)), int(rng.integers(1, 30))
-    for form in (["dense", "ladder"] if cell.nested_periods() else ["dense"]):
+    for form in estimated_costs(cell):
         assert_matches(model, batch=batch, time=time, seed=seed, clockwork_form=form)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -14,6 +17,7 @@ from rnngraph.compiler.cells.clockwork import (
     estimated_costs,
     hoist,
     ladder_profile,
+    refine_form,
 )
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.compiler.recurrent import SequenceInput
@@ -42,14 +46,42 @@ def test_ladder_profile_of_the_survey_clock():
     assert prof.nodes == pytest.approx((4 * 4 + 8 * 2 + 12 + 14) / 8)
 
 
-def test_cost_model_picks_dense_for_small_cells_and_the_ladder_for_large_ones():
+def test_cost_model_picks_dense_for_small_cells_and_the_cycle_for_large_ones():
     assert COSTS.batch == 1
     assert choose_form(rg.Clockwork(128, periods=(1, 2, 4, 8))) == "dense"
-    assert choose_form(rg.Clockwork(256, periods=(1, 2, 4, 8))) == "dense"
-    assert choose_form(rg.Clockwork(512, periods=(1, 2, 4, 8))) == "ladder"
-    assert choose_form(rg.Clockwork(1024, periods=(1, 2, 4, 8))) == "ladder"
+    for hidden in (256, 512, 1024):
+        assert choose_form(rg.Clockwork(hidden, periods=(1, 2, 4, 8))) == "cycle"
     est = estimated_costs(rg.Clockwork(1024, periods=(1, 2, 4, 8)))
-    assert est["ladder"] < 0.6 * est["dense"]
+    assert est["cycle"] < est["ladder"] < 0.6 * est["dense"]
+    # a cycle longer than MAX_CYCLE is not unrolled
+    long = rg.Clockwork(510, periods=(1, 2, 4, 8, 16, 32))
+    assert "cycle" not in estimated_costs(long) and choose_form(long) == "ladder"
+
+
+def test_the_declared_batch_steers_the_choice():
+    """A batch-32 user at H 256–384 gets a form that skips the resting groups (measured faster there); where the
+    sequence cannot take the cycle (reverse, one step in a Loop), the ladder."""
+    for hidden in (256, 384):
+        cell = rg.Clockwork(hidden, periods=(1, 2, 4, 8))
+        options = ExportOptions(batch=32)
+        assert choose_form(cell, options) == "cycle"
+        assert refine_form(cell, "cycle", None, options) == "ladder"
+        assert refine_form(cell, "cycle", None, ExportOptions()) == "dense"  # batch 1: the ladder loses there
+    g = GraphBuilder(17)
+    spec = TensorSpec(SEQUENCE, 3)
+    forward = SequenceInput(g.add_input("x", "float32", [None, None, 3]), spec, None, None)
+    cell = rg.Clockwork(256, periods=(1, 2, 4, 8))
+    assert refine_form(cell, "cycle", forward, ExportOptions(batch=32)) == "cycle"
+    assert refine_form(cell, "cycle", replace(forward, reverse=True), ExportOptions(batch=32)) == "ladder"
+    assert refine_form(cell, "cycle", replace(forward, clock_start="c"), ExportOptions(batch=32)) == "ladder"
+    assert refine_form(cell, "dense", forward, ExportOptions(batch=32)) == "dense"
+
+
+@pytest.mark.parametrize("batch", [0, -3, 2.5, True, "32"])
+def test_batch_hint_refuses_what_is_not_a_batch_size(batch):
+    with pytest.raises(ExportError, match=r"invalid value for `batch`: expected a batch size of at least 1 .*"
+                                          rf"received {re.escape(repr(batch))}"):
+        ExportOptions(batch=batch)
 
 
 def test_periods_that_do_not_nest_always_get_the_dense_form():
@@ -59,6 +91,9 @@ def test_periods_that_do_not_nest_always_get_the_dense_form():
     assert choose_form(cell) == "dense"
     with pytest.raises(ExportError, match=r"the `ladder` form needs periods that each divide the next"):
         choose_form(cell, ExportOptions(clockwork_form="ladder"))
+    with pytest.raises(ExportError, match=r"the `cycle` form needs periods that each divide the next \(e.g. 1, 2, "
+                                          r"4, 8\) and a longest period of at most 16; use the dense form"):
+        choose_form(cell, ExportOptions(clockwork_form="cycle"))
     model = clockwork_model(cell)
     with pytest.raises(ExportError, match=r"the `ladder` form needs periods that each divide the next"):
         build_model_proto(model, model.init(0), options=ExportOptions(clockwork_form="ladder"))
@@ -73,7 +108,7 @@ def test_one_group_of_period_one_is_always_active():
 
 def test_forced_form_refuses_an_unknown_form():
     with pytest.raises(ExportError, match=r"invalid value for `clockwork_form`: expected one of "
-                                          r"\('dense', 'ladder'\) or None .*received 'sparse'"):
+                                          r"\('dense', 'ladder', 'cycle'\) or None .*received 'sparse'"):
         ExportOptions(clockwork_form="sparse")
 
 
@@ -124,7 +159,7 @@ def test_weights_outside_the_mask_are_zero_in_the_export():
     params["clockwork0/R"] = garbage
     mask = cell.recurrent_mask()
     dense = build_model_proto(model, params, options=ExportOptions(clockwork_form="dense"))
-    weights = dict(w for w in all_initializers(dense.graph) if "/R" in w[0])
+    weights = dict(w for w in all_initializers(dense.graph) if "/R" in w[0] and w[1].ndim == 2)
     assert [v.shape for v in weights.values()] == [(12, 12)]
     np.testing.assert_array_equal(next(iter(weights.values())), garbage * mask)
     ladder = build_model_proto(model, params, options=ExportOptions(clockwork_form="ladder"))
@@ -147,7 +182,7 @@ def all_initializers(graph: object) -> list[tuple[str, np.ndarray]]:
 
 
 # -- the clock in other structures ------------------------------------------------------
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 def test_inside_a_generation_loop(form):
     """`step_once`: the clock comes from the Loop's iteration count, one step at a time."""
     v = rg.Input("v", features=5, sequence=False)
@@ -158,7 +193,7 @@ def test_inside_a_generation_loop(form):
         assert_matches(model, batch=3, time=time, clockwork_form=form)
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 def test_bidirectional_with_ragged_rows(form):
     """The backward direction runs each row on its own clock, from its own last valid step."""
     x = rg.Input("x", features=4)
@@ -172,7 +207,7 @@ def test_initial_state_and_final_state():
     h0 = rg.Input("h0", features=8, sequence=False)
     seq, last = rg.Recurrent(rg.Clockwork(8, periods=(2, 4)), returns=("sequence", "state"))(x, h0)
     model = rg.Model([x, h0], {"seq": seq, "last": last})
-    for form in ("dense", "ladder"):
+    for form in ("dense", "ladder", "cycle"):
         got = assert_matches(model, batch=3, time=7, clockwork_form=form)
         feeds = model.example_inputs(3, 7, 0)
         lengths = feeds["lengths"]
@@ -180,7 +215,7 @@ def test_initial_state_and_final_state():
         np.testing.assert_array_equal(got["last"], got["seq"][np.arange(3), lengths - 1])
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 def test_in_a_stack_and_as_a_decoder_cell(form):
     """Deep layers, and a greedy decoder's `Loop` (one step at a time, clock from the iteration count)."""
     x = rg.Input("x", features=4)
@@ -196,7 +231,7 @@ def test_in_a_stack_and_as_a_decoder_cell(form):
     assert_matches(rg.Model(src, {"tokens": tokens, "scores": scores}), batch=3, time=6, clockwork_form=form)
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 def test_every_supported_opset(form):
     """ReduceMax takes its axes as an input from opset 18 on; the reverse ragged clock uses it."""
     from rnngraph.exporters.onnx import MIN_OPSET, max_opset

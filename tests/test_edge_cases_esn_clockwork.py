@@ -71,7 +71,7 @@ def test_oracle_refuses_a_priming_without_steps():
         oracle.run(model, model.init(0), u=np.zeros((2, 0, 2), np.float32), steps=np.array(3))
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 def test_generation_clock_survives_large_priming_values(form):
     """Without lengths the clock of the generated steps starts at the priming's time; it used to be computed as
     0·Σx + time, which is NaN once Σx overflows float32 (finite inputs), freezing every group."""
@@ -97,7 +97,7 @@ def test_survey_example_ladder_stores_the_block_rows_of_the_mask():
     assert shapes == [(64, 256), (64, 192), (64, 128), (64, 64)]
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 @pytest.mark.parametrize("opset", sorted({MIN_OPSET, max_opset()}))
 def test_longest_row_anywhere_reverse_and_generative(form, opset):
     """example_inputs always makes row 0 the longest; here it is the shortest, in reverse and when generating."""
@@ -121,7 +121,7 @@ def test_longest_row_anywhere_reverse_and_generative(form, opset):
             assert row.ok, f"{model.name} {name}: max abs err {row.max_abs:.3e}"
 
 
-@pytest.mark.parametrize("form", ["dense", "ladder"])
+@pytest.mark.parametrize("form", ["dense", "ladder", "cycle"])
 @pytest.mark.parametrize("batch,time", [(3, 10), (1, 1), (1, 9)])
 def test_reverse_without_lengths(form, batch, time):
     x = rg.Input("x", features=3, lengths=None)

@@ -127,8 +127,9 @@ def _runs(e: np.ndarray, k: np.ndarray, i: np.ndarray, s: np.ndarray) -> list[li
     """Run groups ``[init, sign, e0, i0, length, stride, count, de, di]`` covering elements `e` (sorted).
 
     Level 1: maximal runs of consecutive elements in one initializer, one sign, and an
-    arithmetic progression of places. Level 2: consecutive level-1 runs alike in all
-    but their start, with starts in arithmetic progression (a transposed matrix is one group).
+    arithmetic progression of places. Level 2: level-1 runs alike in all but their start, with
+    starts in arithmetic progression (a transposed matrix is one group), each continuing the
+    latest group of its kind (so runs that alternate between two initializers make two groups).
     """
     n = e.size
     if n == 0:
@@ -147,17 +148,21 @@ def _runs(e: np.ndarray, k: np.ndarray, i: np.ndarray, s: np.ndarray) -> list[li
         level1.append((int(k[start]), int(s[start]), int(e[start]), int(i[start]), stop - start + 1, stride))
         start = stop + 1
     groups: list[list[int]] = []
+    # the group each (initializer, sign, length, stride) continues: runs into two initializers interleave
+    # (a parameter split between a bias and a weight), and each initializer's runs form their own progression
+    latest: dict[tuple[int, int, int, int], list[int]] = {}
     for run in level1:
-        if groups:
-            g = groups[-1]
-            same = (g[0], g[1], g[4], g[5]) == (run[0], run[1], run[4], run[5])
-            if same and g[6] == 1:
+        key = (run[0], run[1], run[4], run[5])
+        g = latest.get(key)
+        if g is not None:
+            if g[6] == 1:
                 g[6], g[7], g[8] = 2, run[2] - g[2], run[3] - g[3]
                 continue
-            if same and run[2] == g[2] + g[6] * g[7] and run[3] == g[3] + g[6] * g[8]:
+            if run[2] == g[2] + g[6] * g[7] and run[3] == g[3] + g[6] * g[8]:
                 g[6] += 1
                 continue
-        groups.append([*run, 1, 0, 0])
+        latest[key] = [*run, 1, 0, 0]
+        groups.append(latest[key])
     return groups
 
 

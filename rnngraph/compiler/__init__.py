@@ -27,6 +27,7 @@ from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.guards import Guards, prelude
 from rnngraph.compiler.options import ExportOptions, resolve
 from rnngraph.compiler.prune import initializer_names, prune_graph
+from rnngraph.compiler.shared_weights import share_identical
 from rnngraph.compiler.streaming import compile_streaming
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.params import effective
@@ -98,6 +99,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
     state = stream.finish(model) if stream is not None else None
     assert g.deferred is not None
     graph = g.graph(model.name)
+    share_identical(graph, g.deferred)  # a weight read in several loop bodies is stored once
     prune_graph(graph)  # what no output reads (a native op's unread final states, unused guard sizes) is not run
     kept = initializer_names(graph)
     deferred = {name: array for name, array in g.deferred.items() if name in kept}

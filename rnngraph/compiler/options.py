@@ -8,8 +8,11 @@ that has a choice reads it here, once per cell.
 - `lowering`: ``auto`` (per cell, the faster of ONNX's native op and a Scan, as
   measured), ``scan`` (a Scan everywhere), ``native`` (ONNX's native op wherever a
   cell maps onto it exactly, a Scan elsewhere).
-- `clockwork_form`: the form of every Clockwork step, ``dense`` or ``ladder``
+- `clockwork_form`: the form of every Clockwork step, ``dense``, ``ladder`` or ``cycle``
   (`rnngraph.compiler.cells.clockwork`); None lets its cost model choose per cell.
+- `batch`: the batch size the export will mostly run at, a hint for cost models that
+  depend on it (Clockwork's choice of form); the exported graph still takes any batch
+  size. None: batch 1, where a step's node overhead weighs most.
 
 - `device`: the onnxruntime provider the export is lowered for. ``cpu`` (the default):
   `auto` picks by speed measured on the CPU. ``cuda``: every node runs on onnxruntime's
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 from rnngraph.errors import ExportError
 
 LOWERINGS = ("auto", "scan", "native")
-CLOCKWORK_FORMS = ("dense", "ladder")
+CLOCKWORK_FORMS = ("dense", "ladder", "cycle")
 DTYPES = ("float32", "float64")
 #: the native recurrent ops onnxruntime's CPU provider runs in float32 only
 FLOAT32_ONLY_OPS = ("LSTM", "GRU", "RNN")
@@ -51,6 +54,7 @@ class ExportOptions:
     streaming: bool = False
     dtype: str = "float32"
     device: str = "cpu"
+    batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -69,6 +73,10 @@ class ExportOptions:
         if self.clockwork_form is not None and self.clockwork_form not in CLOCKWORK_FORMS:
             raise ExportError(f"invalid value for `clockwork_form`: expected one of {CLOCKWORK_FORMS} or None "
                               f"(the cost model chooses), received {self.clockwork_form!r}.")
+        if self.batch is not None and (isinstance(self.batch, bool) or not isinstance(self.batch, int)
+                                       or self.batch < 1):
+            raise ExportError(f"invalid value for `batch`: expected a batch size of at least 1 (a hint for the "
+                              f"cost models; the graph takes any batch) or None, received {self.batch!r}.")
         if self.device not in DEVICES:
             raise ExportError(f"invalid value for `device`: expected one of {DEVICES} (the onnxruntime provider "
                               f"the export is lowered for), received {self.device!r}.")

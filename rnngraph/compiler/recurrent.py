@@ -3,8 +3,13 @@
 A cell lowering (a `CellLowering`, found through the cell registry `rnngraph.dsl.registry`) supplies:
 
 - `choose_form(cell, options) -> form`: which variant of the step this export uses (Clockwork:
-  ``dense`` or ``ladder``; most cells have one, ``"step"``). Called once per cell and run
-  (`bind`); `hoist` and `step` both receive the same form, so they agree by construction.
+  ``dense``, ``ladder`` or ``cycle``; most cells have one, ``"step"``). Called once per cell and
+  run (`bind`); `hoist` and `step` both receive the same form, so they agree by construction.
+  `refine_form(cell, form, seq, options)` may then replace a form the sequence cannot take
+  (Clockwork's ``cycle`` needs a forward run on one clock; `seq` is None for one step in a Loop).
+- optionally `own_scan(ctx, bound, p, seq, initial) -> (y, finals)`: the cell's own Scan for
+  forms that run several time steps per iteration (Clockwork's ``cycle``), or None to use
+  the driver below.
 - `hoist(g, cell, p, seq, form) -> [u_1, …]`: work that does not depend on the
   recurrent state, done once for all steps before the loop (the input
   projection ``X·Wᵀ + b`` as one MatMul). Each ``u_k`` is ``(batch, time, n_k)``
@@ -44,7 +49,7 @@ from rnngraph.compiler.loop import LoopBody, sequence_clock
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.registry import implementation
-from rnngraph.dsl.tensor import TensorSpec
+from rnngraph.dsl.tensor import SEQUENCE, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,18 @@ Step = Callable[[GraphBuilder, Any, Mapping[str, np.ndarray], dict[str, str], li
                 tuple[dict[str, str], str]]
 Native = Callable[[LoweringContext, Any, Mapping[str, np.ndarray], SequenceInput, dict[str, str] | None],
                   tuple[str, dict[str, str]]]
+OwnScan = Callable[[LoweringContext, "BoundCell", Mapping[str, np.ndarray], SequenceInput, dict[str, str] | None],
+                   tuple[str, dict[str, str]] | None]
 
 
 def one_form(cell: Any, options: ExportOptions) -> str:
     """The form of a cell lowering that has only one."""
     return "step"
+
+
+def same_form(cell: Any, form: str, seq: SequenceInput | None, options: ExportOptions) -> str:
+    """A form that every sequence takes."""
+    return form
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,10 @@ class CellLowering:
     needs_step_index: bool = False
     #: the variant of the step for this cell under these export options (called once per run, see `bind`)
     choose_form: Callable[[Any, ExportOptions], str] = one_form
+    #: the form for this sequence (None: one step inside a Loop), from the chosen one
+    refine_form: Callable[[Any, str, SequenceInput | None, ExportOptions], str] = same_form
+    #: the cell's own Scan for some forms (None from it, or no function: the generic driver)
+    own_scan: OwnScan | None = None
     #: `auto`, where the Scan is preferred: the largest batch at which the native op is faster, for this cell and
     #: whether the sequence is padded (0: never); the graph then picks by the batch it runs on (`by_batch`)
     native_batch_limit: Callable[[Any, bool], int] | None = None
@@ -139,10 +155,11 @@ def cell_lowering(cell: Cell) -> CellLowering:
     return lowering
 
 
-def bind(ctx: LoweringContext, cell: Cell) -> BoundCell:
-    """`cell`'s lowering with its form for this export (`ctx.options`), chosen here and only here."""
+def bind(ctx: LoweringContext, cell: Cell, seq: SequenceInput | None = None) -> BoundCell:
+    """`cell`'s lowering with its form for this export (`ctx.options`) and for `seq` (None: one step in a
+    Loop, or a run whose sequence the form may not rely on), chosen here and only here."""
     impl = cell_lowering(cell)
-    return BoundCell(cell, impl, impl.choose_form(cell, ctx.options))
+    return BoundCell(cell, impl, impl.refine_form(cell, impl.choose_form(cell, ctx.options), seq, ctx.options))
 
 
 def choose_path(lowering: str, cell: Cell, device: str = "cpu", reverse: bool = False) -> str:
@@ -190,7 +207,7 @@ def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.nda
     """`cell` over `seq` on one path (``scan`` or ``native``; `native`: that native lowering instead of the cell's)."""
     g = ctx.g
     if path == "scan":
-        y, finals = scan_cell(ctx, bind(ctx, cell), p, seq, initial)
+        y, finals = scan_cell(ctx, bind(ctx, cell, seq), p, seq, initial)
         # padded outputs 0 (a NaN state carries itself on, the NaN rule needs nothing more)
         y_tm = ctx.time_major.get(y)
         if y_tm is None:
@@ -213,6 +230,10 @@ def scan_cell(
     seq: SequenceInput,
     initial: dict[str, str] | None,
 ) -> tuple[str, dict[str, str]]:
+    if bound.impl.own_scan is not None:
+        own = bound.impl.own_scan(ctx, bound, p, seq, initial)
+        if own is not None:
+            return own
     g = ctx.g
     cell = bound.cell
     sizes = cell.state_sizes()
@@ -282,18 +303,42 @@ def step_in(
     return bound.step(b, p, states, bound.hoist(b, p, seq))
 
 
-def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray, name: str = "x_proj") -> str:
+@dataclass(frozen=True)
+class FoldedBias:
+    """``Wb + Rb``, kept as its two halves: both stored as they are (so the file holds each parameter once and
+    `rnngraph.load` finds it) and added in the graph, which onnxruntime folds into one constant when it loads
+    the file."""
+
+    wb: np.ndarray
+    rb: np.ndarray
+
+    def value(self, g: GraphBuilder, name: str = "bias") -> str:
+        return g.op("Add", g.const("Wb", self.wb), g.const("Rb", self.rb), name=name)
+
+
+def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.ndarray | FoldedBias,
+                     name: str = "x_proj") -> str:
     """``X·Wᵀ + b`` for all steps at once: ``(batch, time, in) -> (batch, time, out)`` (or one step).
 
+    One ``Gemm`` on the steps as rows, ``(batch·time, in)``: its bias is added as the product is
+    written, where a 3-D MatMul and an Add would pass over the whole ``(batch, time, out)`` twice.
     With `seq.known`, the known columns' share (and b) comes from outside the loop and only the
     remaining columns, `seq.x`, are multiplied here.
     """
     if seq.known is not None:  # one step, x (batch, rest): a Gemm, which onnxruntime does not make of MatMul + Add
         k = seq.known.width  # W's columns kept in W's own row order (transB): the parameter layout stays compact
         rest = g.const("W_rest", np.ascontiguousarray(W[:, k:]))
-        return g.op("Gemm", seq.x, rest, seq.known.project(W[:, :k], b), transB=1, name=name)
-    xw = g.op("MatMul", seq.x, g.const("W_T", np.ascontiguousarray(W.T)), name=f"{name}/MatMul")
-    return g.op("Add", xw, g.const("bias", b), name=name)
+        summed = b.wb + b.rb if isinstance(b, FoldedBias) else b
+        return g.op("Gemm", seq.x, rest, seq.known.project(W[:, :k], summed), transB=1, name=name)
+    W_T = g.const("W_T", np.ascontiguousarray(W.T))
+    bias = b.value(g) if isinstance(b, FoldedBias) else g.const("bias", b)
+    if seq.spec.kind != SEQUENCE:  # one step (batch, in), inside a Loop body
+        return g.op("Gemm", seq.x, W_T, bias, name=name)
+    rows = g.op("Reshape", seq.x, g.const("rows", [-1, W.shape[1]], "int64"), name=f"{name}/rows")
+    shape = g.op("Concat", g.op("Shape", seq.x, start=0, end=2, name=f"{name}/steps") if g.opset >= 15 else
+                 g.op("Slice", g.op("Shape", seq.x), g.const("zero_i", [0], "int64"), g.const("two", [2], "int64")),
+                 g.const("size", [W.shape[0]], "int64"), axis=0, name=f"{name}/shape")
+    return g.op("Reshape", g.op("Gemm", rows, W_T, bias, name=f"{name}/Gemm"), shape, name=name)
 
 
 def time_major(ctx: LoweringContext, x: str) -> str:

@@ -9,9 +9,23 @@ Inactive groups keep their state exactly: their rows are either blended back wit
 recomputed. R arrives masked (block upper triangular) from `effective`, so weights
 outside the mask are zero in every export whatever the caller supplied.
 
-Two forms of the step, chosen once per cell by `choose_form` (a cost model, below, unless
+Three forms of the step, chosen once per cell by `choose_form` (a cost model, below, unless
 `ExportOptions.clockwork_form` names one); `hoist` and `step` both receive that choice:
 
+``cycle``  with periods that divide each other (1, 2, 4, 8) every row runs the same
+           schedule, which repeats after the longest period P: one Scan iteration runs P
+           steps, unrolled, and no clock is computed at all. At step j of a cycle the
+           firing groups are a prefix, rows [0, s_j); they are computed by one Gemm on the
+           constant block ``R[:s_j]`` and the rest of the state is kept:
+           h = [φ(Gemm(h, R[:s_j], u_j)); h[s_j:]]                     (3 nodes, 1 at s_j = H)
+           The blocks are Slices of the one stored R, folded into constants when onnxruntime
+           loads the file. It needs a forward run on one clock (every row at step t at scan
+           step t); for any other sequence (reverse, a streaming chunk, one step in a Loop)
+           the cheaper of the two forms below runs instead (`refine_form`). With ragged
+           lengths the padded steps run too (on the cleared, finite inputs); their outputs
+           are cleared after the loop and each row's final state is its output at its last
+           valid step. Like `dense` it multiplies R's structural zeros, so a NaN in a fast
+           group reaches a resting slower one as 0·NaN (the NaN rule; `ladder` keeps it).
 ``dense``  every row recomputed, old and new state blended with the clock mask m_t:
            h_t = h + m_t ⊙ (φ(Gemm(h, R, u_t)) − h)                     (5 body nodes)
 ``ladder`` with periods that divide each other the active groups at t are a prefix
@@ -41,9 +55,10 @@ import numpy as np
 from onnx import GraphProto
 
 from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.cells.clockwork_cycle import MAX_CYCLE, cycle_fits, cycle_groups, cycle_runs, scan_cycles
 from rnngraph.compiler.idioms import activate, blend, reduce
 from rnngraph.compiler.options import ExportOptions
-from rnngraph.compiler.recurrent import CellLowering, SequenceInput, input_projection
+from rnngraph.compiler.recurrent import CellLowering, FoldedBias, SequenceInput, input_projection
 from rnngraph.dsl.cells.clockwork import Clockwork
 from rnngraph.dsl.tensor import SEQUENCE
 from rnngraph.errors import ExportError
@@ -54,21 +69,25 @@ DEFAULT_OPTIONS = ExportOptions()
 # -- the cost model -----------------------------------------------------------------
 @dataclass(frozen=True)
 class StepCosts:
-    """Per-step costs in µs, fitted to benchmarks/clockwork.py (onnxruntime 1.32, x86 EPYC, 1 thread).
+    """Per-step costs in µs, fitted to benchmarks/clockwork.py (onnxruntime 1.32, x86, 1 thread).
 
     A step costs a fixed overhead per executed body node plus the multiply-adds of its
-    recurrent Gemm. The batch size is unknown at export, so the model assumes `batch`
-    rows; 1 is the case where node overhead weighs most and the ladder pays least, so
-    the ladder is only chosen where it wins even there. Measured with periods (1, 2, 4, 8):
-    at batch 1 the ladder loses up to H 384 (1.2× the dense step there) and wins from
-    H 512 (0.8×; 0.6× at H 1024); at batch 32 it already wins from H 256 (0.75×, 0.72× at
-    H 384), which this conservative choice gives up. Break-even here: H ≈ 420.
+    recurrent Gemm, cheaper per multiply-add with more rows (a GEMV streams R once per row
+    at batch 1; a GEMM reuses it). The batch size is a hint (`ExportOptions.batch`); without
+    one the model assumes batch 1, where node overhead weighs most. Measured with periods
+    (1, 2, 4, 8): the ladder loses to the dense step at batch 1 up to H 384 and wins from
+    H 512 (0.89×); at batch 32 it wins from H 256 (0.75×, 0.71× at H 512).
     """
 
-    node_us: float = 0.8  # one executed body node, the Scan's per-iteration share included
-    if_us: float = 4.5  # one executed `If` (a subgraph run) on top of its nodes
-    ns_per_madd: float = 0.11  # one multiply-add of a recurrent GEMV / GEMM, float32
+    node_us: float = 0.5  # one executed body node, the Scan's per-iteration share included
+    if_us: float = 2.6  # one executed `If` (a subgraph run) on top of its nodes
+    cycle_node_us: float = 1.0  # one node of the `cycle` body (its Concats copy the state a group reads)
+    gemv_ns_per_madd: float = 0.05  # one multiply-add of a recurrent GEMV (batch 1), float32
+    gemm_ns_per_madd: float = 0.022  # … of a GEMM over many rows
     batch: int = 1
+
+    def ns_per_madd(self) -> float:
+        return self.gemm_ns_per_madd + (self.gemv_ns_per_madd - self.gemm_ns_per_madd) / self.batch
 
 
 COSTS = StepCosts()
@@ -108,29 +127,47 @@ def ladder_profile(cell: Clockwork) -> LadderProfile:
 
 def estimated_costs(cell: Clockwork, costs: StepCosts = COSTS) -> dict[str, float]:
     """Estimated µs per step of each form that applies to `cell`."""
-    gemm = costs.batch * cell.hidden * cell.hidden * costs.ns_per_madd / 1000.0
+    gemm = costs.batch * cell.hidden * cell.hidden * costs.ns_per_madd() / 1000.0
     # Gemm, φ, Sub, Mul, Add, and the Identity that gives y its own name
     out = {"dense": 6 * costs.node_us + gemm}
     if cell.nested_periods():
         prof = ladder_profile(cell)
         out["ladder"] = (prof.ifs * (costs.if_us + costs.node_us) + (prof.nodes + 1) * costs.node_us
                          + prof.madds * gemm)
+    if cycle_fits(cell):
+        groups = len(cell.bounds)
+        # per cycle: the Splits of u, the Concats of the outputs and of h, and the iteration; per step the Gemm+φ
+        # of each firing group and the Concat (a Slice at step 0) of the groups it reads, but for the slowest
+        active = cycle_groups(cell)
+        nodes = 3 + sum(n + min(n, groups - 1) for n in active if n)
+        out["cycle"] = nodes / len(active) * costs.cycle_node_us + ladder_profile(cell).madds * gemm
     return out
 
 
 def choose_form(cell: Clockwork, options: ExportOptions = DEFAULT_OPTIONS) -> str:
-    """``always`` for a one-group period-1 cell; else `options.clockwork_form` if given, else the cheaper
-    of ``dense`` and ``ladder`` by `estimated_costs`. Called once per cell and run (`recurrent.bind`)."""
+    """``always`` for a one-group period-1 cell; else `options.clockwork_form` if given, else the cheapest
+    form by `estimated_costs` at the batch size `options.batch` (1 when not given). Called once per cell
+    and run (`recurrent.bind`); `refine_form` then replaces ``cycle`` where the sequence cannot take it."""
     if cell.periods == (1,):
         return "always"
-    estimates = estimated_costs(cell)
+    estimates = estimated_costs(cell, StepCosts(batch=options.batch or 1))
     forced = options.clockwork_form
     if forced is not None:
         if forced not in estimates:
             raise ExportError(f"{cell.describe()}: the `{forced}` form needs periods that each divide the next "
-                              "(e.g. 1, 2, 4, 8); use the dense form.")
+                              "(e.g. 1, 2, 4, 8)" + (f" and a longest period of at most {MAX_CYCLE}"
+                                                      if forced == "cycle" else "") + "; use the dense form.")
         return forced
     return min(estimates, key=lambda form: estimates[form])
+
+
+def refine_form(cell: Clockwork, form: str, seq: SequenceInput | None, options: ExportOptions) -> str:
+    """``cycle`` only for a forward run on one clock from step 0; elsewhere the cheaper of dense and ladder."""
+    if form != "cycle" or (seq is not None and cycle_runs(seq)):
+        return form
+    estimates = estimated_costs(cell, StepCosts(batch=options.batch or 1))
+    return min(("dense", "ladder"), key=lambda f: estimates.get(f, float("inf")))
+
 
 
 # -- hoisted work ---------------------------------------------------------------------
@@ -153,8 +190,10 @@ def hoist(g: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], seq: Se
     `Mod` is slow per element) and only then spread to the units with a `Gather`.
     With a uniform clock it is computed for one row and broadcast over the batch.
     """
+    if form == "cycle":  # `scan_cycles` runs it whole; `refine_form` replaced it everywhere else
+        raise ExportError(f"{cell.describe()}: the cycle form has no per-step hoist (a bug in rnngraph).")
     h = cell.hidden
-    u = input_projection(g, seq, p["W"], p["B"][:h] + p["B"][h:])
+    u = input_projection(g, seq, p["W"], FoldedBias(p["B"][:h], p["B"][h:]))
     if form == "always":
         return [u]
     if seq.step_index is None:
@@ -265,4 +304,5 @@ def ladder(body: GraphBuilder, cell: Clockwork, p: Mapping[str, np.ndarray], h_p
     return new if groups == 1 else body.op("Concat", new, from_group(body, 1), axis=1, name="h_step")
 
 
-LOWERING = CellLowering(hoist=hoist, step=step, needs_step_index=True, choose_form=choose_form)
+LOWERING = CellLowering(hoist=hoist, step=step, needs_step_index=True, choose_form=choose_form,
+                        refine_form=refine_form, own_scan=scan_cycles)

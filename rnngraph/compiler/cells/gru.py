@@ -26,6 +26,7 @@ from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import (
     CellLowering,
+    FoldedBias,
     SequenceInput,
     from_native_outputs,
     input_projection,
@@ -41,12 +42,12 @@ def hoist(g: GraphBuilder, cell: GRU, p: Mapping[str, np.ndarray], seq: Sequence
     """``u_zr (batch, time, 2H)`` and ``u_h (batch, time, H)``."""
     gates = without(cell.gates, *CANDIDATE)
     wb, rb = np.split(p["B"], 2)
-    b_zr = reorder(wb + rb, cell.gates, gates)
-    Wb, Rb = split_gates(wb, cell.gates), split_gates(rb, cell.gates)
-    # with linear_before_reset, Rb_h is scaled by r inside the step and cannot be hoisted
-    b_h = Wb["h"] if cell.linear_before_reset else Wb["h"] + Rb["h"]
     W = np.concatenate([reorder(p["W"], cell.gates, gates), reorder(p["W"], cell.gates, CANDIDATE)])
-    u = input_projection(g, seq, W, np.concatenate([b_zr, b_h]))
+    order = (*gates, *CANDIDATE)
+    hoisted_rb = np.array(reorder(rb, cell.gates, order))  # a copy: reorder may give a view of the params
+    if cell.linear_before_reset:  # Rb_h is scaled by r inside the step and cannot be hoisted: 0 in its place
+        hoisted_rb[len(gates) * cell.hidden:] = 0.0
+    u = input_projection(g, seq, W, FoldedBias(reorder(wb, cell.gates, order), hoisted_rb))
     sizes = g.const("sizes", [len(gates) * cell.hidden, cell.hidden], "int64")
     return list(g.op_n("Split", u, sizes, axis=-1, outputs=2, name="x_gates"))
 

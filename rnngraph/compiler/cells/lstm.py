@@ -39,6 +39,7 @@ from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import blend
 from rnngraph.compiler.recurrent import (
     CellLowering,
+    FoldedBias,
     SequenceInput,
     from_native_outputs,
     input_projection,
@@ -71,7 +72,8 @@ def hoist(g: GraphBuilder, cell: LSTM, p: Mapping[str, np.ndarray], seq: Sequenc
     wb, rb = np.split(p["B"], 2)
     parts = groups(cell)
     W = np.concatenate([reorder(p["W"], cell.gates, part.gates) for part in parts])
-    b = np.concatenate([reorder(wb + rb, cell.gates, part.gates) for part in parts])
+    wb, rb = (np.concatenate([reorder(bias, cell.gates, part.gates) for part in parts]) for bias in (wb, rb))
+    b = FoldedBias(wb, rb)
     u = input_projection(g, seq, W, b)
     sizes = [len(part.gates) * cell.hidden for part in parts]
     return list(g.op_n("Split", u, g.const("sizes", sizes, "int64"), axis=-1, outputs=len(parts), name="x_gates"))

@@ -1,6 +1,6 @@
 """Lowering of the classic RNN cell (and its alias SRN).
 
-Scan step:   h_t = φ(Gemm(h_{t-1}, R, u_t))        u_t = W x_t + Wb + Rb, hoisted
+Scan step:   h_t = φ(Gemm(h_{t-1}, R, u_t))        u_t = W x_t + Wb + Rb, hoisted (Wb + Rb folded at load)
 Native:      ONNX ``RNN`` (layout 0, transposes around it).
 
 `auto`: which is faster depends on the batch size (measured here with
@@ -25,6 +25,7 @@ from rnngraph.compiler.context import LoweringContext
 from rnngraph.compiler.idioms import ACTIVATIONS, activate
 from rnngraph.compiler.recurrent import (
     CellLowering,
+    FoldedBias,
     SequenceInput,
     from_native_outputs,
     input_projection,
@@ -35,7 +36,7 @@ from rnngraph.dsl.cells.rnn import RNN
 
 def hoist(g: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], seq: SequenceInput, form: str) -> list[str]:
     h = cell.hidden
-    return [input_projection(g, seq, p["W"], p["B"][:h] + p["B"][h:])]
+    return [input_projection(g, seq, p["W"], FoldedBias(p["B"][:h], p["B"][h:]))]
 
 
 def step(body: GraphBuilder, cell: RNN, p: Mapping[str, np.ndarray], states: dict[str, str],
@@ -54,16 +55,16 @@ def native(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: Se
 
 def native_beside_scan(ctx: LoweringContext, cell: RNN, p: Mapping[str, np.ndarray], seq: SequenceInput,
                        initial: dict[str, str] | None) -> tuple[str, dict[str, str]]:
-    """The native op on the weights of the Scan in the same graph (`by_batch`): ``Wᵀ`` and ``Wb + Rb`` as the
-    hoist holds them, ``R`` as the step does; the layouts ONNX's op wants are derived from them in the
+    """The native op on the weights of the Scan in the same graph (`by_batch`): ``Wᵀ``, ``Wb`` and ``Rb`` as
+    the hoist holds them, ``R`` as the step does; the layouts ONNX's op wants are derived from them in the
     graph (onnxruntime folds those nodes into constants when it loads the model), so no weight is
-    stored twice. The bias arrives summed, ``[Wb + Rb, 0]``: the same sum."""
+    stored twice."""
     g = ctx.g
     h = cell.hidden
     W_T = g.const("W_T", np.ascontiguousarray(p["W"].T))
-    bias = g.const("bias", p["B"][:h] + p["B"][h:])
     W = g.unsqueeze(g.op("Transpose", W_T, perm=[1, 0], name="W_layout"), [0])
-    B = g.unsqueeze(g.op("Concat", bias, g.const("zero_bias", np.zeros(h)), axis=0, name="B_layout"), [0])
+    B = g.unsqueeze(g.op("Concat", g.const("Wb", p["B"][:h]), g.const("Rb", p["B"][h:]), axis=0, name="B_layout"),
+                    [0])
     return native_op(ctx, cell, seq, initial, W, g.unsqueeze(g.const("R", p["R"]), [0]), B)
 
 
