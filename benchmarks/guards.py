@@ -37,7 +37,7 @@ def unguarded(g: GraphBuilder, model: rg.Model) -> guards.Guards:
     return guards.Guards(g, model, prelude_end=len(g.nodes))
 
 
-def keep(g, x, valid, mask, reverse, y, finals, native):  # noqa: ANN001, ANN202 - the NaN rule's signature
+def keep(g, x, valid, reverse, y, finals):  # noqa: ANN001, ANN202 - the NaN rule's signature
     return y, dict(finals)
 
 

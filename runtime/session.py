@@ -131,6 +131,12 @@ class Session:
         self.inputs = {i.name: i for i in [*self._session.get_inputs(), *self._session.get_overridable_initializers()]
                        if i.name in self._required or i.name in self.lengths}
         self.outputs = {o.name: o for o in self._session.get_outputs()}
+        # what every run checks against, read once per model (a run's checks then cost a few µs, not tens)
+        self._all_outputs = list(self.outputs)
+        self._dtypes = {name: np.dtype(ORT_DTYPES[info.type]) for name, info in self.inputs.items()}
+        self._axes = {name: list(enumerate(info.shape)) for name, info in self.inputs.items()}
+        self._input_names = set(self.inputs)
+        self._needed = {n for n in self.inputs if n not in self.lengths}
 
     def placement(self) -> Placement:
         """Which provider onnxruntime gave each node, main graph and Scan/Loop/If bodies (`rnngraph.runtime.placement`).
@@ -159,12 +165,12 @@ class Session:
         `outputs` is one output name or a list of them.
         """
         if outputs is None:
-            names = self.output_names
+            names = self._all_outputs
         else:  # one name or a sequence of names (a bare string is one name, not its letters)
             names = [outputs] if isinstance(outputs, str) else list(outputs)
-        unknown = [n for n in names if n not in self.outputs]
-        if unknown:
-            raise InputError(f"unknown outputs {unknown}; this model has {self.output_names}.")
+            unknown = [n for n in names if n not in self.outputs]
+            if unknown:
+                raise InputError(f"unknown outputs {unknown}; this model has {self.output_names}.")
         checked = self._check(feeds)
         try:
             values = self._session.run(names, checked)
@@ -174,11 +180,11 @@ class Session:
 
     # -- checking -----------------------------------------------------------
     def _check(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        unknown = sorted(set(feeds) - set(self.inputs))
-        if unknown:
+        if not self._input_names.issuperset(feeds):
+            unknown = sorted(set(feeds) - self._input_names)
             raise InputError(f"unknown inputs {unknown}; this model takes {sorted(self.inputs)}.")
-        missing = [n for n in self.inputs if n not in feeds and n not in self.lengths]
-        if missing:
+        if not self._needed.issubset(feeds):
+            missing = [n for n in self.inputs if n in self._needed and n not in feeds]
             raise InputError(f"missing inputs {missing}; this model takes {sorted(self.inputs)}.")
         sizes: dict[str, int] = {}
         checked: dict[str, np.ndarray] = {}
@@ -227,7 +233,11 @@ class Session:
 
     def _check_one(self, name: str, value: Any, sizes: dict[str, int]) -> np.ndarray:
         info = self.inputs[name]
-        dtype = ORT_DTYPES[info.type]
+        dtype = self._dtypes[name]
+        if type(value) is np.ndarray and value.dtype == dtype and value.ndim == len(info.shape) and value.ndim:
+            # the common case, an array of the declared dtype and rank: only its sizes are left to check
+            self._check_sizes(name, value, sizes)
+            return value if value.flags.c_contiguous else np.ascontiguousarray(value)
         array = as_array(name, value)
         if np.issubdtype(dtype, np.floating) and not (np.issubdtype(array.dtype, np.floating)
                                                        or np.issubdtype(array.dtype, np.integer)):
@@ -249,7 +259,15 @@ class Session:
         if array.ndim != len(info.shape):
             raise InputError(f"input {name!r}: expected rank {len(info.shape)} {self._shape_text(info.shape)}, "
                              f"received shape {array.shape}.")
-        for axis, (dim, size) in enumerate(zip(info.shape, array.shape, strict=True)):
+        self._check_sizes(name, array, sizes)
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def _check_sizes(self, name: str, array: np.ndarray, sizes: dict[str, int]) -> None:
+        """Fixed axes as declared; a named axis (batch, time) the same size in every input."""
+        info = self.inputs[name]
+        shape = array.shape
+        for axis, dim in self._axes[name]:
+            size = shape[axis]
             if isinstance(dim, int) and dim != size:
                 raise InputError(f"input {name!r}: axis {axis} must be {dim} {self._shape_text(info.shape)}, "
                                  f"received shape {array.shape}.")
@@ -258,7 +276,6 @@ class Session:
                     raise InputError(f"input {name!r}: axis {axis} ({dim}) is {size}, but another input has "
                                      f"{dim} = {sizes[dim]}; all inputs must agree.")
                 sizes[dim] = size
-        return np.ascontiguousarray(array, dtype=dtype)
 
     def _check_lengths(self, name: str, value: Any, sizes: dict[str, int]) -> np.ndarray | None:
         """int64 lengths, or None where the graph's own default (every row full) applies."""

@@ -46,7 +46,8 @@ def test_names_are_readable_and_deterministic():
     proto = onnx.load_from_string(a)
     names = [i.name for i in proto.graph.initializer] + [n.name for n in proto.graph.node]
     assert "rnn0/W_T" in names and "dense0/W_T" in names
-    scan = next(n for n in proto.graph.node if n.op_type == "Scan")
+    scan_export = onnx.load_from_string(rg.export(model, params, lowering="scan").SerializeToString())
+    scan = next(n for n in scan_export.graph.node if n.op_type == "Scan")
     assert scan.name == "rnn0/scan"
     body = scan.attribute[0].g
     assert [i.name for i in body.initializer] == ["rnn0/body/R"]
@@ -55,7 +56,7 @@ def test_names_are_readable_and_deterministic():
 def test_graph_size_does_not_depend_on_sequence_length():
     """One export (a fixed node count, bodies included) serves T=5 and T=500, matching the oracle at both."""
     model, params = tagger()
-    assert_size_independent_of_time(model, params, nodes={"auto": 55, "scan": 55, "native": 56},
+    assert_size_independent_of_time(model, params, nodes={"auto": 88, "scan": 52, "native": 56},
                                     shapes=((2, 5), (2, 500)))
 
 
@@ -71,11 +72,13 @@ def test_metadata_and_dynamic_axes():
     assert "lengths: int64 (batch,)" in proto.doc_string
 
 
-def test_auto_picks_scan_for_the_classic_rnn():
+def test_auto_picks_the_classic_rnn_path_by_batch():
+    """A small RNN: native op at small batches, Scan at large ones, chosen in the graph (test_by_batch.py)."""
     model, params = tagger()
     proto = rg.export(model, params)
-    assert {n.op_type for n in proto.graph.node} >= {"Scan"}
-    assert "RNN" not in {n.op_type for n in proto.graph.node}
+    assert "If" in {n.op_type for n in proto.graph.node}
+    assert json.loads({p.key: p.value for p in proto.metadata_props}["rnngraph.paths"]) == {
+        "rnn0": "native if batch <= 22, else scan"}
 
 
 def test_written_file_matches_and_nothing_is_left_behind(tmp_path):

@@ -22,7 +22,9 @@ native recurrent nodes crashes onnxruntime 1.32 when it creates the session (a s
 fault in its NchwcTransformer at the default optimization level; keeping those nodes in
 float32 through the converter's ``op_block_list`` does not avoid it): such models are refused
 here, and `rnngraph export --dtype float16 --streaming` uses the Scan lowering unless
-another is asked for.
+another is asked for. The same crash comes from a float16 ``Transpose`` (a native op's
+time-major output turned batch-first) read directly by a ``MatMul`` (a Scan's hoisted input
+projection, attention keys): such Transposes are kept float32 (`_transposes_into_matmul`).
 The converter retypes every float32 tensor to float16 but leaves the ``to`` attribute
 of ``Cast(to=FLOAT)`` nodes as it is, so those casts (the lengths mask and the NaN rule
 turn booleans into float32) would contradict their declared float16 outputs and fail to
@@ -188,7 +190,18 @@ def to_float16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> path
     float_casts = [node.name for _, g in _graphs(model.graph) for node in g.node
                    if node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT
                                                      for a in node.attribute)]
-    converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=float_casts)
+    converted = float16.convert_float_to_float16(model, keep_io_types=True,
+                                                 node_block_list=float_casts + _transposes_into_matmul(model))
     _mark(converted, "float16")
     _save(converted, target, external)
     return target
+
+
+def _transposes_into_matmul(model: onnx.ModelProto) -> list[str]:
+    """Transposes whose output a MatMul reads, by name: kept float32 (see the module docstring)."""
+    names = []
+    for _, graph in _graphs(model.graph):
+        producers = {out: node for node in graph.node if node.op_type == "Transpose" for out in node.output}
+        names += [producers[i].name for node in graph.node if node.op_type in ("MatMul", "Gemm")
+                  for i in node.input if i in producers]
+    return names

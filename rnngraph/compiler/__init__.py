@@ -2,7 +2,8 @@
 
 One linear function of named stages (`compile_model`): check the options and the
 parameters, declare the graph inputs, guard them (`guards`: empty inputs, lengths, counts),
-lower every node in dependency order, name the outputs (cut back to the real sizes). Each layer's
+lower every node in dependency order, name the outputs (cut back to the real sizes), drop what no
+output reads (`prune`). Each layer's
 lowering is registered with `context.lowers`; each cell's is found through the cell
 registry (`rnngraph.dsl.registry`).
 """
@@ -25,6 +26,7 @@ from rnngraph.compiler.builder import GraphBuilder, compiler_dtype, fill_deferre
 from rnngraph.compiler.context import LoweringContext, lowering_for
 from rnngraph.compiler.guards import Guards, prelude
 from rnngraph.compiler.options import ExportOptions, resolve
+from rnngraph.compiler.prune import initializer_names, prune_graph
 from rnngraph.compiler.shared_weights import share_identical
 from rnngraph.compiler.streaming import compile_streaming
 from rnngraph.dsl.model import Model
@@ -98,4 +100,7 @@ def compile_model(model: Model, params: Mapping[str, np.ndarray], opset: int = 1
     assert g.deferred is not None
     graph = g.graph(model.name)
     share_identical(graph, g.deferred)  # a weight read in several loop bodies is stored once
-    return CompiledGraph(graph, ctx.paths, state, g.deferred, options.dtype)
+    prune_graph(graph)  # what no output reads (a native op's unread final states, unused guard sizes) is not run
+    kept = initializer_names(graph)
+    deferred = {name: array for name, array in g.deferred.items() if name in kept}
+    return CompiledGraph(graph, ctx.paths, state, deferred, options.dtype)

@@ -41,6 +41,9 @@ class LoweringContext:
     pad_rows: Callable[[str, int], str] = lambda value, rank: value
     #: cuts a batch-first value back to the real batch size (the counterpart of `pad_rows`)
     cut_rows: Callable[[str], str] = lambda value: value
+    #: a batch-first sequence value -> a value holding it time-major ``(time, batch, ·)``: consecutive native
+    #: layers pass this one on instead of transposing back and forth (`recurrent.time_major`, `batch_first`)
+    time_major: dict[str, str] = field(default_factory=dict)
     _cache: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def value(self, source: Source) -> str:
@@ -76,24 +79,27 @@ class LoweringContext:
         lengths = spec.lengths
         return self.cached(("mask", lengths), lambda: self.g.cast(valid, "float", name=f"{lengths}/mask"))
 
-    def valid(self, spec: TensorSpec, like: str) -> str | None:
+    def valid(self, spec: TensorSpec, like: str, time_axis: int = 1) -> str | None:
         """Bool mask ``(batch, time, 1)``, True where step t < lengths[b]; None if unpadded.
 
         For `Where`, which (unlike a product with the float `mask`) also clears NaN and infinity.
+        With ``time_axis=0``: ``(time, batch, 1)``, for a time-major `like` (the native ops' layout).
         """
         if spec.lengths is None:
             return None
         lengths = spec.lengths
+        batch_axis = 1 - time_axis
 
         def build() -> str:
             g = self.g
             with g.scope(lengths):
-                time = g.squeeze(g.dim(like, 1), [0])
+                time = g.squeeze(g.dim(like, time_axis), [0])
                 steps = g.op("Range", g.const("zero", 0, "int64"), time, g.const("one", 1, "int64"), name="steps")
-                valid = g.op("Less", g.unsqueeze(steps, [0]), g.unsqueeze(lengths, [1]), name="valid")
+                valid = g.op("Less", g.unsqueeze(steps, [batch_axis]), g.unsqueeze(lengths, [time_axis]),
+                             name="valid" if time_axis else "valid_tm")
                 return g.unsqueeze(valid, [2])
 
-        return self.cached(("mask_bool", lengths), build)
+        return self.cached(("mask_bool" if time_axis else "valid_tm", lengths), build)
 
 
 #: fn(ctx, node, layer, sources) -> output values; `layer` is the registered Layer subclass

@@ -80,6 +80,7 @@ class LoopBody:
         self.b = g.body(scope)
         self._carried: dict[str, _Carried] = {}
         self._scanned: list[tuple[str, ValueInfoProto]] = []
+        self._scan_axes: list[int] = []
         self._emitted: dict[str, tuple[str, str, Width]] = {}
         self._iteration: str | None = None
         self._condition_in: str | None = None
@@ -98,12 +99,15 @@ class LoopBody:
         """`carry` for float states ``(batch, size)`` by name (a cell's states)."""
         return {name: self.carry(name, initial[name], [None, size]) for name, size in sizes.items()}
 
-    def scan(self, outer: str, name: str, dims: list[Dim] | None = None, dtype: str = FLOAT) -> str:
-        """Scan only: step t of the batch-first sequence `outer` ``(batch, time, ·)``, as ``(batch, ·)``."""
+    def scan(self, outer: str, name: str, dims: list[Dim] | None = None, dtype: str = FLOAT,
+             time_major: bool = False) -> str:
+        """Scan only: step t of the batch-first sequence `outer` ``(batch, time, ·)`` (with `time_major`:
+        ``(time, batch, ·)``, scanned on axis 0), as ``(batch, ·)``."""
         if self.kind != "scan":
             raise ExportError("only a Scan body reads scanned inputs; a Loop computes its inputs from what it carries")
         inner = self.b.fresh(name)
         self._scanned.append((outer, self.b.value_info(inner, dtype, dims)))
+        self._scan_axes.append(0 if time_major else 1)
         return inner
 
     def iteration(self) -> str:
@@ -156,8 +160,9 @@ class LoopBody:
         self._condition = keep_going
 
     # -- the node ----------------------------------------------------------------------------
-    def run_scan(self, reverse: bool = False) -> LoopOutputs:
-        """The Scan node over the scanned inputs (axis 1, batch-first), backward with `reverse`."""
+    def run_scan(self, reverse: bool = False, time_major: bool = False) -> LoopOutputs:
+        """The Scan node over the scanned inputs (axis 1, batch-first, or 0 for time-major ones), backward with
+        `reverse`; its stacked outputs are batch-first (with `time_major`: ``(time, batch, ·)``)."""
         if self.kind != "scan":
             raise ExportError("run_scan on a Loop body (a bug in rnngraph)")
         outer_in = [c.initial for c in self._carried.values()] + [outer for outer, _ in self._scanned]
@@ -165,8 +170,8 @@ class LoopBody:
         n_scan, n_out = len(self._scanned), len(self._emitted)
         outs = self.g.op_n(
             "Scan", *outer_in, outputs=len(self._carried) + n_out, name="scan", body=self._graph([], []),
-            num_scan_inputs=n_scan, scan_input_axes=[1] * n_scan, scan_input_directions=[direction] * n_scan,
-            scan_output_axes=[1] * n_out, scan_output_directions=[direction] * n_out,
+            num_scan_inputs=n_scan, scan_input_axes=self._scan_axes, scan_input_directions=[direction] * n_scan,
+            scan_output_axes=[0 if time_major else 1] * n_out, scan_output_directions=[direction] * n_out,
         )
         return self._split(outs)
 

@@ -41,9 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.compiler.builder import GraphBuilder
+from rnngraph.compiler.builder import FLOAT, GraphBuilder
+from rnngraph.compiler.by_batch import by_batch
 from rnngraph.compiler.context import LoweringContext
-from rnngraph.compiler.guards import nan_rule
+from rnngraph.compiler.guards import nan_rule, padding_zero
 from rnngraph.compiler.loop import LoopBody, sequence_clock
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.cells.base import Cell
@@ -121,6 +122,11 @@ class CellLowering:
     refine_form: Callable[[Any, str, SequenceInput | None, ExportOptions], str] = same_form
     #: the cell's own Scan for some forms (None from it, or no function: the generic driver)
     own_scan: OwnScan | None = None
+    #: `auto`, where the Scan is preferred: the largest batch at which the native op is faster, for this cell and
+    #: whether the sequence is padded (0: never); the graph then picks by the batch it runs on (`by_batch`)
+    native_batch_limit: Callable[[Any, bool], int] | None = None
+    #: the native op emitted beside this cell's Scan in one graph (`by_batch`), sharing the Scan's weights
+    native_beside_scan: Native | None = None
 
 
 @dataclass(frozen=True)
@@ -184,15 +190,37 @@ def run_cell(
 ) -> tuple[str, dict[str, str]]:
     """Lower `cell` over `seq`; returns ``y (batch, time, out)`` and the final states by name."""
     path = choose_path(ctx.options.lowering, cell, ctx.options.device, seq.reverse)
-    ctx.paths[node] = path
     impl = cell_lowering(cell)
-    if path == "native":
-        assert impl.native is not None
-        y, finals = impl.native(ctx, cell, p, seq, initial)
-    else:
+    limit = 0
+    if path == "scan" and ctx.options.lowering == "auto" and ctx.options.device == "cpu" \
+            and impl.native_batch_limit is not None and impl.native_exact(cell):
+        limit = impl.native_batch_limit(cell, seq.mask is not None)
+    if limit > 0:  # the faster path depends on the batch, known only when the graph runs
+        ctx.paths[node] = f"native if batch <= {limit}, else scan"
+        return by_batch(ctx, cell, p, seq, initial, limit, run_path)
+    ctx.paths[node] = path
+    return run_path(ctx, path, cell, p, seq, initial)
+
+
+def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.ndarray], seq: SequenceInput,
+             initial: dict[str, str] | None, native: Native | None = None) -> tuple[str, dict[str, str]]:
+    """`cell` over `seq` on one path (``scan`` or ``native``; `native`: that native lowering instead of the cell's)."""
+    g = ctx.g
+    if path == "scan":
         y, finals = scan_cell(ctx, bind(ctx, cell, seq), p, seq, initial)
-    # one NaN rule for both paths, and padded outputs 0 (rnngraph/compiler/guards.py)
-    return nan_rule(ctx.g, seq.x, ctx.valid(seq.spec, seq.x), seq.mask, seq.reverse, y, finals, path == "native")
+        # padded outputs 0 (a NaN state carries itself on, the NaN rule needs nothing more)
+        y_tm = ctx.time_major.get(y)
+        if y_tm is None:
+            return padding_zero(g, ctx.valid(seq.spec, seq.x), y), finals
+        x_tm = ctx.time_major[seq.x]
+        return batch_first(ctx, padding_zero(g, ctx.valid(seq.spec, x_tm, time_axis=0), y_tm)), finals
+    native = native or cell_lowering(cell).native
+    assert native is not None
+    y, finals = native(ctx, cell, p, seq, initial)
+    # the NaN rule (rnngraph/compiler/guards.py) on the op's time-major output, which the next native layer reads
+    x_tm, y_tm = time_major(ctx, seq.x), ctx.time_major[y]
+    y_tm, finals = nan_rule(g, x_tm, ctx.valid(seq.spec, x_tm, time_axis=0), seq.reverse, y_tm, finals)
+    return batch_first(ctx, y_tm), finals
 
 
 def scan_cell(
@@ -211,13 +239,18 @@ def scan_cell(
     sizes = cell.state_sizes()
     if bound.needs_step_index:  # the clock is hoisted with the rest: the cell reads it outside the loop
         seq = replace(seq, step_index=sequence_clock(g, seq.x, seq.lengths_i32, seq.reverse, seq.clock_start))
-    hoisted = bound.hoist(g, p, seq)
+    # after a native layer the sequence is at hand time-major: the hoist (last axis only) reads it so, and the
+    # Scan scans it on axis 0, with no Transpose back (a cell reading the batch-first clock keeps batch-first)
+    x_tm = None if bound.needs_step_index else ctx.time_major.get(seq.x)
+    hoisted = bound.hoist(g, p, seq if x_tm is None else replace(seq, x=x_tm))
     if initial is None:
-        initial = {name: g.zeros_state(seq.x, size) for name, size in sizes.items()}
+        batch = g.dim(seq.x, 0) if x_tm is None else g.dim(x_tm, 1)
+        initial = {name: g.filled(g.op("Concat", batch, g.const("size", [size], "int64"), axis=0), 0.0, FLOAT,
+                                  "zero") for name, size in sizes.items()}
 
     loop = LoopBody(g, "scan")
     states = loop.carry_all(initial, sizes)
-    inputs = [loop.scan(u, f"u{k}_t") for k, u in enumerate(hoisted)]
+    inputs = [loop.scan(u, f"u{k}_t", time_major=x_tm is not None) for k, u in enumerate(hoisted)]
     mask_t = loop.scan(seq.mask, "mask_t", [None, 1]) if seq.mask is not None else None
     new_states, y = bound.step(loop.b, p, states, inputs)
     loop.update(new_states)
@@ -228,7 +261,9 @@ def scan_cell(
         loop.blend(mask_t)
         y = loop.b.op("Mul", loop.value(y_state) if y_state else y, mask_t, name="y_masked")
     loop.emit("y", y, cell.output_size)
-    out = loop.run_scan(reverse=seq.reverse)
+    out = loop.run_scan(reverse=seq.reverse, time_major=x_tm is not None)
+    if x_tm is not None:  # the time-major flow goes on (a next native layer or Scan reads it)
+        return batch_first(ctx, out.stacked["y"]), out.finals
     return out.stacked["y"], out.finals
 
 
@@ -306,11 +341,32 @@ def input_projection(g: GraphBuilder, seq: SequenceInput, W: np.ndarray, b: np.n
     return g.op("Reshape", g.op("Gemm", rows, W_T, bias, name=f"{name}/Gemm"), shape, name=name)
 
 
-def to_time_major(g: GraphBuilder, x: str) -> str:
-    return g.op("Transpose", x, perm=[1, 0, 2], name="time_major")
+def time_major(ctx: LoweringContext, x: str) -> str:
+    """``(time, batch, ·)`` of the batch-first sequence `x`: the value that holds it already, else one Transpose."""
+    if x not in ctx.time_major:
+        ctx.time_major[x] = ctx.g.op("Transpose", x, perm=[1, 0, 2], name="time_major")
+    return ctx.time_major[x]
 
 
-def from_native_outputs(g: GraphBuilder, y: str, finals: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """ONNX layout-0 outputs ``Y (time, 1, batch, h)``, ``Y_h (1, batch, h)`` → batch-first."""
-    y_bt = g.op("Transpose", g.squeeze(y, [1]), perm=[1, 0, 2], name="batch_major")
-    return y_bt, {name: g.squeeze(v, [0]) for name, v in finals.items()}
+def batch_first(ctx: LoweringContext, x_tm: str) -> str:
+    """The batch-first twin of a time-major sequence, remembered as such; dropped from the graph when nothing
+    reads it (`rnngraph.compiler.prune`): consecutive native layers read `x_tm` itself."""
+    x = ctx.g.op("Transpose", x_tm, perm=[1, 0, 2], name="batch_major")
+    ctx.time_major[x] = x_tm
+    return x
+
+
+def pointwise(ctx: LoweringContext, build: Callable[..., str], *values: str) -> str:
+    """``build(*values)`` for batch-first sequences; on their time-major twins when all have one (a merge or a
+    residual Add between native layers keeps the time-major flow), the batch-first result then its twin."""
+    twins = [ctx.time_major.get(v) for v in values]
+    if all(t is not None for t in twins):
+        return batch_first(ctx, build(*twins))
+    return build(*values)
+
+
+def from_native_outputs(ctx: LoweringContext, y: str, finals: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """ONNX layout-0 outputs ``Y (time, 1, batch, h)``, ``Y_h (1, batch, h)`` → batch-first (with its
+    time-major twin ``(time, batch, h)`` remembered, see `batch_first`)."""
+    g = ctx.g
+    return batch_first(ctx, g.squeeze(y, [1])), {name: g.squeeze(v, [0]) for name, v in finals.items()}

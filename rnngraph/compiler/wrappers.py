@@ -6,6 +6,13 @@ after the loop (`rnngraph.compiler.over_time`: last, mean, max over each row's v
 steps), so nothing here adds work inside a loop body and the graph size does not
 depend on the sequence length; ``state`` is the final states of the Scan (or native
 op), frozen at each row's last processed step.
+
+Consecutive native layers (in a `Stack`, a `Bidirectional`'s two directions, or any chain)
+share one time-major conversion: ONNX's LSTM/GRU/RNN read and write ``(time, batch, ·)``,
+each native output keeps its time-major twin (`recurrent.batch_first`), the merge of two
+directions and a residual Add are computed on the twins when both have one
+(`recurrent.pointwise`), and the batch-first Transposes that nothing reads are dropped from
+the graph (`rnngraph.compiler.prune`): one Transpose in, one out.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 from rnngraph.compiler.builder import GraphBuilder
 from rnngraph.compiler.context import LoweringContext, lowers
 from rnngraph.compiler.over_time import last_valid, pool
-from rnngraph.compiler.recurrent import SequenceInput, run_cell
+from rnngraph.compiler.recurrent import SequenceInput, pointwise, run_cell
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.layers import Recurrent
 from rnngraph.dsl.model import Source
@@ -103,7 +110,8 @@ def run_bidirectional(ctx: LoweringContext, node: str, layer: Bidirectional, p: 
     def last() -> str:
         return merge(g, layer.merge, fw.last(), bw.last())
 
-    return Ran(merge(g, layer.merge, fw.y, bw.y), last, fw.finals + bw.finals)
+    y = pointwise(ctx, lambda a, b: merge(g, layer.merge, a, b), fw.y, bw.y)
+    return Ran(y, last, fw.finals + bw.finals)
 
 
 def run_item(ctx: LoweringContext, node: str, layer: Recurrent | Bidirectional, p: Mapping[str, np.ndarray], x: str,
@@ -146,7 +154,7 @@ def lower_stack(ctx: LoweringContext, node: str, layer: Stack, sources: Mapping[
             ran = run_item(ctx, f"{node}/{local}", item, params, h, spec)
             if i in residual:
                 # a residual Bidirectional top layer cannot return `last` (the DSL refuses it)
-                y = g.op("Add", ran.y, h, name="residual")
+                y = pointwise(ctx, lambda a, b: g.op("Add", a, b, name="residual"), ran.y, h)
                 reverse = isinstance(item, Recurrent) and item.reverse
                 ran = Ran(y, functools.partial(last_valid, ctx, y, spec, reverse), ran.finals)
         finals += ran.finals

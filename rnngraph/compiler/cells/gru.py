@@ -30,7 +30,7 @@ from rnngraph.compiler.recurrent import (
     SequenceInput,
     from_native_outputs,
     input_projection,
-    to_time_major,
+    time_major,
 )
 from rnngraph.dsl.cells.gru import GRU
 from rnngraph.dsl.gates import reorder, split_gates, without
@@ -81,7 +81,7 @@ def native(ctx: LoweringContext, cell: GRU, p: Mapping[str, np.ndarray], seq: Se
            initial: dict[str, str] | None) -> tuple[str, dict[str, str]]:
     g = ctx.g
     inputs = [
-        to_time_major(g, seq.x), g.const("W", p["W"][None]), g.const("R", p["R"][None]), g.const("B", p["B"][None]),
+        time_major(ctx, seq.x), g.const("W", p["W"][None]), g.const("R", p["R"][None]), g.const("B", p["B"][None]),
         seq.lengths_i32 or "",
         g.unsqueeze(initial["h"], [0]) if initial and "h" in initial else "",
     ]
@@ -92,7 +92,7 @@ def native(ctx: LoweringContext, cell: GRU, p: Mapping[str, np.ndarray], seq: Se
         direction="reverse" if seq.reverse else "forward",
         linear_before_reset=int(cell.linear_before_reset),
     )
-    return from_native_outputs(g, y, {"h": y_h})
+    return from_native_outputs(ctx, y, {"h": y_h})
 
 
 def on_cuda(cell: GRU) -> bool:

@@ -43,7 +43,7 @@ from rnngraph.compiler.recurrent import (
     SequenceInput,
     from_native_outputs,
     input_projection,
-    to_time_major,
+    time_major,
 )
 from rnngraph.dsl.cells.lstm import LSTM
 from rnngraph.dsl.gates import ONNX_LSTM, ONNX_LSTM_PEEPHOLES, GateOrder, join_gates, reorder, split_gates, without
@@ -146,7 +146,7 @@ def native(ctx: LoweringContext, cell: LSTM, p: Mapping[str, np.ndarray], seq: S
     weights = native_weights(cell, p)
     initial = initial or {}
     inputs = [
-        to_time_major(g, seq.x),
+        time_major(ctx, seq.x),
         g.const("W", weights["W"][None]), g.const("R", weights["R"][None]), g.const("B", weights["B"][None]),
         seq.lengths_i32 or "",
         g.unsqueeze(initial["h"], [0]) if "h" in initial else "",
@@ -160,7 +160,7 @@ def native(ctx: LoweringContext, cell: LSTM, p: Mapping[str, np.ndarray], seq: S
         direction="reverse" if seq.reverse else "forward",
         input_forget=1 if cell.coupled else None,
     )
-    return from_native_outputs(g, y, {"h": y_h, "c": y_c})
+    return from_native_outputs(ctx, y, {"h": y_h, "c": y_c})
 
 
 def on_cuda(cell: LSTM) -> bool:
