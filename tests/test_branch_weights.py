@@ -8,8 +8,8 @@ import onnxruntime as ort
 import pytest
 
 import rnngraph as rg
-from rnngraph.exporters.onnx.branch_weights import localize_lstm_weights, share_branch_weights
 from rnngraph.exporters.onnx import export
+from rnngraph.exporters.onnx.branch_weights import localize_lstm_weights, share_branch_weights
 from rnngraph.exporters.onnx.precision import quantize_int8
 from rnngraph.runtime import oracle
 from rnngraph.verify import compare

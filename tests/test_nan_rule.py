@@ -14,6 +14,7 @@ import pytest
 import rnngraph as rg
 from rnngraph.dsl import registry
 from rnngraph.runtime import oracle
+from tests.conftest import every_node
 
 NATIVE_OPS = {"LSTM", "GRU", "RNN"}
 #: the cells whose native lowering the export takes when asked (`lowering="native"`)
@@ -91,3 +92,22 @@ def test_small_shapes_with_and_without_a_nan_match_the_oracle(cell, shape, rever
             np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-5, equal_nan=True,
                                        err_msg=f"{name}, NaN: {with_nan}")
         assert np.isnan(got["y"]).any() == with_nan
+
+
+@pytest.mark.parametrize("batch", [1, 9])
+def test_inside_the_by_batch_choice_both_branches_keep_the_rule(batch):
+    """`auto` tanh RNN (native up to batch 160 // 41 = 3): the native branch (batch 1) holds the NaN-rule If,
+    the Scan branch (batch 9) keeps the rule by itself."""
+    x_in = rg.Input("x", features=3, lengths="lengths")
+    model = rg.Model(x_in, {"y": rg.Recurrent(rg.RNN(41), returns=("sequence", "last"))(x_in)[0]})
+    params = model.init(2)
+    proto = rg.export(model, params)
+    assert any(n.op_type == "If" and n.name.endswith("nan_rule") for n in every_node(proto.graph))
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(6).standard_normal((batch, 6, 3)).astype(np.float32)
+    lengths = np.arange(batch) % 6 + 1
+    x[0, 0, 2] = np.nan
+    want = oracle.run(model, params, x=x, lengths=lengths)["y"]
+    got = session.run(None, {"x": x, "lengths": lengths})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True)
+    assert np.isnan(got[0, :1]).all() and not np.isnan(got[1:]).any()

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import NodeProto, numpy_helper
 
-from rnngraph.compiler.builder import FLOAT, GraphBuilder, compiler_dtype
+from rnngraph.compiler.builder import GraphBuilder, compiler_dtype
 from rnngraph.compiler.idioms import reduce
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec

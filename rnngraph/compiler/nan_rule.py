@@ -46,11 +46,11 @@ def guarded_native(ctx: LoweringContext, emit: Emit, x_tm: str, spec: TensorSpec
     g = ctx.g
     with g.scope("nan_rule"):
         any_nan = g.op("IsNaN", g.op("ReduceSum", x_tm, keepdims=0, name="x_sum"), name="any_nan")
-    root, shared = (g._root, g._shared) if isinstance(g, SharedConstBuilder) else (g, {})
-    shared_: dict[tuple[Any, ...], str] = shared
+    shared: dict[tuple[Any, ...], str] = {}
     branches, names = [], []
     for branch in ("nan_found", "no_nan"):
-        b = SharedConstBuilder(g, root, shared_, branch)
+        # within a branch already (by_batch), its body() shares the weights with the enclosing graph's
+        b = g.body(branch) if isinstance(g, SharedConstBuilder) else SharedConstBuilder(g, g, shared, branch)
         sub = replace(ctx, g=b, time_major=dict(ctx.time_major), _cache=dict(ctx._cache))
         y, finals = emit(sub)
         names = list(finals)
