@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pytest
 
 import rnngraph as rg
+from rnngraph.bench.profile import op_profile
 from rnngraph.dsl import registry
 from rnngraph.runtime import oracle
 from tests.conftest import every_node
@@ -95,19 +96,23 @@ def test_small_shapes_with_and_without_a_nan_match_the_oracle(cell, shape, rever
 
 
 @pytest.mark.parametrize("batch", [1, 9])
-def test_inside_the_by_batch_choice_both_branches_keep_the_rule(batch):
-    """`auto` tanh RNN (native up to batch 160 // 41 = 3): the native branch (batch 1) holds the NaN-rule If,
-    the Scan branch (batch 9) keeps the rule by itself."""
+def test_a_nan_sends_the_by_batch_choice_to_the_scan_which_keeps_the_rule(batch):
+    """`auto` tanh RNN (native up to batch 160 // 41 = 3): the bare native op runs only for an input without a
+    NaN; with one, the Scan runs at every batch (it keeps the rule by itself), so no rule If sits inside."""
     x_in = rg.Input("x", features=3, lengths="lengths")
     model = rg.Model(x_in, {"y": rg.Recurrent(rg.RNN(41), returns=("sequence", "last"))(x_in)[0]})
     params = model.init(2)
     proto = rg.export(model, params)
-    assert any(n.op_type == "If" and n.name.endswith("nan_rule") for n in every_node(proto.graph))
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert [n.name for n in every_node(proto.graph) if n.op_type == "If"] == ["rnn0/by_batch"]
     x = np.random.default_rng(6).standard_normal((batch, 6, 3)).astype(np.float32)
     lengths = np.arange(batch) % 6 + 1
-    x[0, 0, 2] = np.nan
-    want = oracle.run(model, params, x=x, lengths=lengths)["y"]
-    got = session.run(None, {"x": x, "lengths": lengths})[0]
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True)
-    assert np.isnan(got[0, :1]).all() and not np.isnan(got[1:]).any()
+    for with_nan in (False, True):
+        if with_nan:
+            x[0, 0, 2] = np.nan
+        feeds = {"x": x, "lengths": lengths}
+        ran = {o.op for o in op_profile(proto.SerializeToString(), feeds, runs=1)}
+        assert ("RNN" in ran) == (batch == 1 and not with_nan) and ("Scan" in ran) != ("RNN" in ran)
+        want = oracle.run(model, params, **feeds)["y"]
+        got = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True)
+        assert np.isnan(got[0, :1]).all() == with_nan and not np.isnan(got[1:]).any()

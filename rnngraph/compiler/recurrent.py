@@ -204,8 +204,10 @@ def run_cell(
 
 
 def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.ndarray], seq: SequenceInput,
-             initial: dict[str, str] | None, native: Native | None = None) -> tuple[str, dict[str, str]]:
-    """`cell` over `seq` on one path (``scan`` or ``native``; `native`: that native lowering instead of the cell's)."""
+             initial: dict[str, str] | None, native: Native | None = None, nan_free: bool = False
+             ) -> tuple[str, dict[str, str]]:
+    """`cell` over `seq` on one path (``scan`` or ``native``; `native`: that native lowering instead of the cell's;
+    `nan_free`: the caller runs this path only when ``seq.x`` holds no NaN, so the native op needs no NaN rule)."""
     g = ctx.g
     if path == "scan":
         y, finals = scan_cell(ctx, bind(ctx, cell, seq), p, seq, initial)
@@ -217,6 +219,8 @@ def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.nda
         return batch_first(ctx, padding_zero(g, ctx.valid(seq.spec, x_tm, time_axis=0), y_tm)), finals
     emit = native or cell_lowering(cell).native
     assert emit is not None
+    if nan_free:
+        return emit(ctx, cell, p, seq, initial)
     # the op under the NaN rule (rnngraph/compiler/nan_rule.py), over the time-major input both its branches read
     y, finals = guarded_native(ctx, lambda sub: emit(sub, cell, p, seq, initial), time_major(ctx, seq.x),
                                seq.spec, seq.reverse)
