@@ -14,7 +14,8 @@ model). Each branch is lowered by the ordinary code (`run_path`) into its own su
 weights are initializers of the enclosing graph, one copy each, which both branches (and the
 Scan body) read by name: the file holds every weight once (`SharedConstBuilder`). Both branches
 read the sequence time-major (converted before the If, or as a native layer below left it; the
-Scan scans it on axis 0) and return it so; the caller sees one batch-first value with its
+Scan scans it on axis 0) and return it so, in the native op's layout ``(time, 1, batch, out)``
+(squeezed after the ``If``, where that is free); the caller sees one batch-first value with its
 time-major twin, like any native output, and the two directions of a Bidirectional share the
 conversions.
 """
@@ -69,6 +70,7 @@ def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: 
              initial: dict[str, str] | None, limit: int, run_path: RunPath) -> tuple[str, dict[str, str]]:
     """`cell` over `seq`: the native op when the batch is at most `limit` and x holds no NaN, else the Scan
     (module docstring)."""
+    from rnngraph.compiler.nan_rule import unsqueezed
     from rnngraph.compiler.recurrent import batch_first, cell_lowering, time_major
 
     g = ctx.g
@@ -88,13 +90,16 @@ def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: 
         # a branch reads outer values by name; what it builds (masks, twins) stays in it
         sub = replace(ctx, g=b, time_major=dict(ctx.time_major), _cache=dict(ctx._cache))
         y, finals = run_path(sub, path, cell, p, seq, initial, native, nan_free=True)
-        outs = [sub.time_major[y], *finals.values()]
+        # y leaves in the op's layout (time, 1, batch, out), squeezed after the If: a Squeeze in the branch would
+        # copy all of y into the If's output (~35 µs at T=2000, profiled), one outside only relabels it
+        y_tm = sub.time_major[y]
+        outs = [unsqueezed(b, y_tm) if path == "native" else b.unsqueeze(y_tm, [1]), *finals.values()]
         produced = {o for node in b.nodes for o in node.output}
         outs = [v if v in produced else b.op("Identity", v, name="out") for v in outs]
         for value, width in zip(outs, widths, strict=True):
-            b.add_output(value, FLOAT, [None, None, width] if value == outs[0] else [None, width])
+            b.add_output(value, FLOAT, [None, 1, None, width] if value == outs[0] else [None, width])
         branches[path] = (b.graph(f"{path}_branch"), list(finals))
     names = branches["scan"][1]
     out = g.op_n("If", native_runs, outputs=1 + len(names), name="by_batch",
                  then_branch=branches["native"][0], else_branch=branches["scan"][0])
-    return batch_first(ctx, out[0]), dict(zip(names, out[1:], strict=True))
+    return batch_first(ctx, g.squeeze(out[0], [1])), dict(zip(names, out[1:], strict=True))

@@ -54,7 +54,7 @@ def guarded_native(ctx: LoweringContext, emit: Emit, x_tm: str, spec: TensorSpec
         sub = replace(ctx, g=b, time_major=dict(ctx.time_major), _cache=dict(ctx._cache))
         y, finals = emit(sub)
         names = list(finals)
-        outs = [_unsqueezed(b, sub.time_major[y]), *[_unsqueezed(b, v) for v in finals.values()]]
+        outs = [unsqueezed(b, sub.time_major[y]), *[unsqueezed(b, v) for v in finals.values()]]
         if branch == "nan_found":
             y_raw, finals_raw = marks(b, x_tm, sub.valid(spec, x_tm, time_axis=0), reverse, outs[0],
                                       dict(zip(names, outs[1:], strict=True)))
@@ -67,7 +67,7 @@ def guarded_native(ctx: LoweringContext, emit: Emit, x_tm: str, spec: TensorSpec
     return out[0], dict(zip(names, out[1:], strict=True))
 
 
-def _unsqueezed(b: GraphBuilder, value: str) -> str:
+def unsqueezed(b: GraphBuilder, value: str) -> str:
     """The input of the ``Squeeze`` in `b` that made `value` (the op's layout-0 output behind it)."""
     made = next(node for node in reversed(b.nodes) if value in node.output)
     assert made.op_type == "Squeeze", f"a native lowering's output {value} is not its op's squeezed output"
