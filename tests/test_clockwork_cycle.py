@@ -8,7 +8,7 @@ import pytest
 import rnngraph as rg
 from rnngraph.bench.graphs import step_nodes
 from rnngraph.cli import op_histogram
-from rnngraph.compiler.cells.clockwork_cycle import cycle_groups
+from rnngraph.compiler.cells.clockwork_cycle import cycle_gemms, cycle_groups
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
@@ -50,7 +50,8 @@ def test_cycle_matches_the_oracle(cell, batch, time):
     model = returns_model(cell)
     params = model.init(batch + time)
     proto = build_model_proto(model, params, options=CYCLE)
-    assert not scopes(proto, "/clock/") and "If" not in op_histogram(proto.graph)  # no clock computed at all
+    # no clock computed at all: the one If is the cut of the added steps (a ladder would add one per group)
+    assert not scopes(proto, "/clock/") and op_histogram(proto.graph)["If"] == 1
     got = assert_matches(model, params, batch=batch, time=time, seed=time, clockwork_form="cycle")
     lengths = model.example_inputs(batch, time, time)["lengths"]
     for b, length in enumerate(lengths):
@@ -70,16 +71,18 @@ def test_cycle_with_an_initial_state_and_without_lengths():
 
 
 def test_one_file_for_every_length_and_the_weights_stored_once():
-    """Periods 1, 2, 4, 8 in equal groups: the body holds one cycle (32 nodes for 8 steps after onnxruntime's
-    optimizer, against 6 per step for the dense form), and R is stored as its four block rows only."""
+    """Periods 1, 2, 4, 8 in equal groups: the body holds one cycle (53 nodes for 8 steps after onnxruntime's
+    optimizer: a Gemm per group read, φ fused with the last; a Split of u per group firing more than once a
+    cycle; one Concat, the outputs), and R is stored as its blocks on and right of the diagonal only."""
     cell = rg.Clockwork(16, periods=(1, 2, 4, 8))
     model = returns_model(cell)
     params = model.init(0)
     proto = build_model_proto(model, params, options=CYCLE)
     (body,) = step_nodes(proto.SerializeToString())
-    assert body.nodes == 32 and body.ops == {"Concat": 13, "FusedGemm": 15, "Slice": 3, "Split": 1}
-    blocks = sorted(v.shape for k, v in all_initializers(proto.graph) if "R_block" in k)
-    assert blocks == [(4, 4), (4, 8), (4, 12), (4, 16)]
+    assert cycle_gemms(cell) == 4 * 8 + 3 * 4 + 2 * 2 + 1 * 1  # group k (period 2^k) reads 4 - k groups
+    assert body.nodes == 53 and body.ops == {"Concat": 1, "FusedGemm": 15, "Gemm": 34, "Split": 3}
+    blocks = sorted(k for k, v in all_initializers(proto.graph) if "/R_" in k and v.shape == (4, 4))
+    assert len(blocks) == 10 == sum(1 for k, v in all_initializers(proto.graph) if "/R_" in k)
     session = Session(proto)
     for time in (5, 300):
         feeds = model.example_inputs(3, time, time)
