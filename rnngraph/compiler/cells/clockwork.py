@@ -56,7 +56,7 @@ import numpy as np
 from onnx import GraphProto
 
 from rnngraph.compiler.builder import GraphBuilder
-from rnngraph.compiler.cells.clockwork_cycle import MAX_CYCLE, cycle_fits, cycle_gemms, cycle_runs, scan_cycles
+from rnngraph.compiler.cells.clockwork_cycle import MAX_CYCLE, cycle_fits, cycle_profile, cycle_runs, scan_cycles
 from rnngraph.compiler.idioms import activate, blend, reduce
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.compiler.recurrent import CellLowering, FoldedBias, SequenceInput, input_projection
@@ -76,20 +76,22 @@ class StepCosts:
     per-iteration copies and the elementwise nodes grow with the batch), plus the multiply-adds
     of its recurrent Gemms, cheaper per multiply-add with more rows (a GEMV streams R once per
     row at batch 1; a GEMM reuses it), and dearer in the Gemms on one group's block of R
-    (`ladder`, `cycle`: narrower, so they reuse less). The batch size is a hint (`ExportOptions.batch`); without
-    one the model assumes batch 1, where node overhead weighs most. Measured with periods
-    (1, 2, 4, 8), cycle/dense: batch 1 1.20 at H 64, 0.85–0.95 at H 128, 0.53 at H 512;
-    batch 32 1.20 at H 16, 0.89 at H 32, 0.66 at H 128, 0.52–0.56 at H 512. The model puts the
-    crossings at H ≈ 110 (batch 1) and H ≈ 50 (batch 32).
+    (`ladder`, `cycle`: narrower, so they reuse less). The batch size is a hint
+    (`ExportOptions.batch`); without one the model assumes batch 1, where node overhead weighs
+    most. Measured with periods
+    (1, 2, 4, 8), cycle/dense: batch 1 1.14 at H 64, 0.86 at H 128, 0.39 at H 512; batch 32
+    1.19 at H 16, 0.94 at H 32, 0.82 at H 64, 0.44 at H 512; ladder/dense at batch 32 0.86 at
+    H 256, 0.68 at H 512. The model puts the cycle's crossings at H ≈ 106 (batch 1) and
+    H ≈ 50 (batch 32).
     """
 
     node_us: float = 0.35  # one executed body node at batch 1, the Scan's per-iteration share included
     rows_per_node_us: float = 16.0  # the batch at which a node's overhead doubles
     if_us: float = 2.6  # one executed `If` (a subgraph run) on top of its nodes
-    cycle_node_us: float = 0.36  # one node of the `cycle` body at batch 1 (a Gemm accumulating onto C)
+    cycle_node_us: float = 0.45  # one node of the `cycle` body at batch 1 (a Gemm accumulating onto C)
     gemv_ns_per_madd: float = 0.05  # one multiply-add of a recurrent GEMV (batch 1), float32
     gemm_ns_per_madd: float = 0.022  # … of a GEMM over many rows
-    block_gemm_ns_per_madd: float = 0.031  # … of a GEMM on one group's block of R (`ladder`, `cycle`)
+    block_gemm_ns_per_madd: float = 0.045  # … of a GEMM on one group's block of R (`ladder`, `cycle`)
     batch: int = 1
 
     def ns_per_madd(self, gemm_ns: float | None = None) -> float:
@@ -148,12 +150,11 @@ def estimated_costs(cell: Clockwork, costs: StepCosts = COSTS) -> dict[str, floa
         out["ladder"] = (prof.ifs * (costs.if_us + node_us) + (prof.nodes + 1) * node_us + prof.madds * blocks)
     if cycle_fits(cell):
         assert cell.periods is not None
-        # per cycle: a Gemm per group each firing group reads (φ fused with the last), a Split of u per group
-        # firing more than once, the Concat of the outputs and the iteration
-        period = cell.periods[-1]
-        nodes = cycle_gemms(cell) + sum(1 for every in cell.periods if every < period) + 2
-        out["cycle"] = (nodes / period * costs.cycle_node_us * costs.node_scale()
-                        + ladder_profile(cell).madds * blocks)
+        # per cycle: its Gemms and Adds, a Split of u per group firing more than once, the Concat of the
+        # outputs and the iteration
+        period, prof_c = cell.periods[-1], cycle_profile(cell)
+        nodes = prof_c.gemms + prof_c.adds + sum(1 for every in cell.periods if every < period) + 2
+        out["cycle"] = nodes / period * costs.cycle_node_us * costs.node_scale() + prof_c.madds * blocks
     return out
 
 

@@ -4,32 +4,36 @@ With periods that divide each other, every row runs the same schedule, which rep
 the longest period P; at step j of a cycle groups 0 … n_j − 1 fire (`cycle_groups`). So the
 clock is known at export: the Scan runs over cycles, not steps, and the body holds the P
 steps of one cycle with their firing groups fixed. The state is carried as one value per
-group, h_0 … h_{G−1}, and a firing group's pre-activation is a chain of Gemms, one per group
-it reads (Gemm's C input accumulates, ``Gemm(A, B, C) = A·Bᵀ + C``), so no step copies state:
+group, h_0 … h_{G−1}, and with it the share of each group's pre-activation that comes from
+the slower groups, which changes only when one of them fires:
 
+    c_kr = Σ_{m ≥ r} h_m·R_kmᵀ        (batch, n_k), for r > k; R_km = R[rows_k, cols_m]
     x padded to whole cycles; group k (period T_k) fires P/T_k times a cycle, at steps j = i·T_k:
         u_k = x[:, ::T_k]·W_kᵀ + b_k  (batch, cycles·P/T_k, n_k) → (batch, cycles, P/T_k · n_k)
-    step j, each firing group k < n_j:
-        a = u_k at fire j/T_k;  a = Gemm(h_m, R_km, a) for m = G−1 … k;  h_k = φ(a)
+    step j: each firing group k < n_j     h_k = φ(Gemm(h_k, R_kk, u_k at fire j/T_k + c_k,k+1))
+            then each fired group r ≥ 1   c_kr = Gemm(h_r, R_kr, c_k,r+1) for k < r   (c_k,G = 0)
     y of the cycle: [h_0 … h_{G−1} after step 0, …, after step P−1]   (batch, P·H) → (batch, time, H)
 
-R_km = ``R[rows_k, cols_m]`` for m ≥ k, the blocks on and right of the diagonal: the zero
-blocks left of it are never stored or multiplied, so a NaN in a fast group never reaches a
-slower one, as in the oracle. Each block is stored once and read by every step its group
-fires; the body multiplies 0.38 of the dense step's multiply-adds for periods (1, 2, 4, 8)
-in equal groups. Only the steps a group fires at are projected (`u_k`), as one scanned input
-per group. The only copies of the state are the one Concat of the cycle's outputs (written
-straight into the Scan's output) and, when the time is not a whole number of cycles, the
-Slice that cuts the added steps off (an `If`: for whole cycles y passes on uncopied); the
-added steps run on zeros. With ragged lengths the padded steps of a row run too, their
-outputs are cleared afterwards (the NaN rule's `Where`, `recurrent.run_cell`) and the row's
-final state is its output at its last valid step (a Clockwork's output is its state).
+Gemm's C input accumulates (``Gemm(A, B, C) = A·Bᵀ + C``), so no step copies state, and
+each product h_m·R_kmᵀ is formed once per firing of group m rather than once per firing of
+group k: for periods (1, 2, 4, 8) in equal groups the body multiplies 26 of the dense step's
+128 block products per cycle (0.20; recomputing the slower groups' share at every firing
+would take 49). Only the blocks on and right of R's diagonal are stored or multiplied, so a
+NaN in a fast group never reaches a slower one, as in the oracle; each is stored once and
+read by every Gemm that needs it. Only the steps a group fires at are projected (`u_k`, one
+scanned input per group). The only copies of the state are the one Concat of the cycle's
+outputs (written straight into the Scan's output) and, when the time is not a whole number
+of cycles, the Slice that cuts the added steps off (an `If`: for whole cycles y passes on
+uncopied); the added steps run on zeros. With ragged lengths the padded steps of a row run
+too, their outputs are cleared afterwards (the NaN rule's `Where`, `recurrent.run_cell`)
+and the row's final state is its output at its last valid step (a Clockwork's output is its
+state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from onnx import GraphProto
@@ -53,10 +57,30 @@ def cycle_groups(cell: Clockwork) -> list[int]:
     return [sum(1 for period in cell.periods if j % period == 0) for j in range(cell.periods[-1])]
 
 
-def cycle_gemms(cell: Clockwork) -> int:
-    """The Gemms of one cycle's body: a firing group k reads groups k … G−1, one Gemm each."""
-    groups = len(cell.bounds)
-    return sum(groups - k for n in cycle_groups(cell) for k in range(n))
+@dataclass(frozen=True)
+class CycleProfile:
+    """What one cycle's body executes (`scan_cycles`)."""
+
+    gemms: int  # one per firing (φ fused with it) and one per cache it renews
+    adds: int  # u + c_k,k+1 at each firing of a group but the slowest
+    madds: float  # multiply-adds, as a fraction of P dense H×H steps
+
+
+def cycle_profile(cell: Clockwork) -> CycleProfile:
+    """Walk one cycle as `scan_cycles` builds it."""
+    groups, hidden = len(cell.bounds), cell.hidden
+    widths = [stop - start for start, stop in cell.bounds]
+    active = cycle_groups(cell)
+    gemms = adds = 0
+    madds = 0.0
+    for n in active:
+        gemms += n
+        adds += min(n, groups - 1)
+        madds += sum(w * w for w in widths[:n])
+        for r in range(1, n):
+            gemms += r
+            madds += sum(widths[:r]) * widths[r]
+    return CycleProfile(gemms, adds, madds / (len(active) * hidden * hidden))
 
 
 def cycle_fits(cell: Clockwork) -> bool:
@@ -124,8 +148,21 @@ def scan_cycles(ctx: LoweringContext, bound: BoundCell, p: Mapping[str, np.ndarr
         h0 = initial["h"] if initial else g.zeros_state(seq.x, hidden)
         h0s = [h0] if groups == 1 else g.op_n("Split", h0, g.const("widths", widths, "int64"), axis=1,
                                               outputs=groups, name="h_groups")
+    # the caches c_kr (r > k), carried from cycle to cycle like the state: 0 for a zero initial state
+    cached = [(k, r) for k in range(groups) for r in range(k + 1, groups)]
+    with g.scope("cycle"):
+        if initial:
+            c0: dict[tuple[int, int], str] = {}
+            for k, r in sorted(cached, key=lambda kr: -kr[1]):
+                block = g.const(f"R_{k}_{r}", p["R"][bounds[k][0]:bounds[k][1], bounds[r][0]:bounds[r][1]])
+                c0[k, r] = g.op("Gemm", h0s[r], block, *([c0[k, r + 1]] if r + 1 < groups else []), transB=1,
+                                name=f"c0_{k}_{r}")
+        else:
+            zeros = {k: g.zeros_state(seq.x, widths[k]) for k in range(groups - 1)}
+            c0 = {(k, r): zeros[k] for k, r in cached}
     loop = LoopBody(g, "scan")
     state = [loop.carry(f"h{k}", h0s[k], [None, widths[k]]) for k in range(groups)]
+    cache = {(k, r): loop.carry(f"c{k}_{r}", c0[k, r], [None, widths[k]]) for k, r in cached}
     b = loop.b
     fires: list[Sequence[str]] = []  # group k's u at each of its fires in the cycle
     for k, every in enumerate(cell.periods):
@@ -134,20 +171,25 @@ def scan_cycles(ctx: LoweringContext, bound: BoundCell, p: Mapping[str, np.ndarr
         fires.append([u_k] if count == 1 else b.op_n("Split", u_k, b.const(f"fire_sizes{k}", [widths[k]] * count,
                                                                            "int64"),
                                                      axis=1, outputs=count, name=f"u_fires{k}"))
-    # R_km, group k's block on group m's columns (m ≥ k), stored once, read by every step k fires
+    # R_km, group k's block on group m's columns (m ≥ k), stored once (`share_identical`), read by every Gemm
     blocks = {(k, m): b.const(f"R_{k}_{m}", p["R"][bounds[k][0]:bounds[k][1], bounds[m][0]:bounds[m][1]])
               for k in range(groups) for m in range(k, groups)}
     outputs: list[str] = []
     for j, n in enumerate(active):
         new = []
         for k in range(n):
-            pre = fires[k][j // cell.periods[k]]
-            for m in range(groups - 1, k - 1, -1):  # ends on k's own block: φ fuses with that Gemm
-                pre = b.op("Gemm", state[m], blocks[k, m], pre, transB=1, name=f"pre{j}_{k}_from{m}")
-            new.append(activate(b, pre, cell.activation, name=f"h{j}_new{k}"))
+            u_jk = fires[k][j // cell.periods[k]]
+            if k + 1 < groups:
+                u_jk = b.op("Add", u_jk, cache[k, k + 1], name=f"pre{j}_{k}_rest")
+            new.append(activate(b, b.op("Gemm", state[k], blocks[k, k], u_jk, transB=1, name=f"pre{j}_{k}"),
+                                cell.activation, name=f"h{j}_new{k}"))
         state = new + state[n:]
+        for r in range(n - 1, 0, -1):  # the groups that fired, slowest first: the caches they feed
+            for k in range(r):
+                rest = [cache[k, r + 1]] if r + 1 < groups else []
+                cache[k, r] = b.op("Gemm", state[r], blocks[k, r], *rest, transB=1, name=f"c{j}_{k}_{r}")
         outputs += state
-    loop.update({f"h{k}": state[k] for k in range(groups)})
+    loop.update({f"h{k}": state[k] for k in range(groups)} | {f"c{k}_{r}": cache[k, r] for k, r in cached})
     loop.emit("y", b.op("Concat", *outputs, axis=1, name="y_cycle"), period * hidden)
     out = loop.run_scan()
     with g.scope("cycle"):
