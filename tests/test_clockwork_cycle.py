@@ -50,8 +50,7 @@ def test_cycle_matches_the_oracle(cell, batch, time):
     model = returns_model(cell)
     params = model.init(batch + time)
     proto = build_model_proto(model, params, options=CYCLE)
-    # no clock computed at all: the one If is the cut of the added steps (a ladder would add one per group)
-    assert not scopes(proto, "/clock/") and op_histogram(proto.graph)["If"] == 1
+    assert not scopes(proto, "/clock/") and "If" not in op_histogram(proto.graph)  # no clock computed at all
     got = assert_matches(model, params, batch=batch, time=time, seed=time, clockwork_form="cycle")
     lengths = model.example_inputs(batch, time, time)["lengths"]
     for b, length in enumerate(lengths):
