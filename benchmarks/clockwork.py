@@ -6,17 +6,21 @@
 Model: Recurrent(Clockwork(H, periods=(1, 2, 4, 8))) over 16 input features,
 exported with each form of the step forced (`dense`: every row recomputed and
 blended with the clock mask; `ladder`: an If ladder computing only the firing
-groups' rows); `chosen` is the form the cost model picks, and its ratio.
+groups' rows; `cycle`: one Scan iteration per clock cycle, unrolled, each firing
+group one Gemm on its own block of R, the slower groups' share kept); `chosen` is the form the cost model
+picks for a user declaring that batch (`ExportOptions(batch=...)`), and its ratio.
 
 Time per step: the median run time over T steps divided by T (the hoisted input
 projection and clock are included; with 16 input features they are small next to
-the recurrent H×H work). Medians over `--reps` runs after `--warmup` runs per form,
-which are excluded; the forms run interleaved, alternating their order each round,
-so that load from other processes on a shared machine falls on both alike. The
-ratio column is the median of the per-round ratios ladder/dense (for periods
-1, 2, 4, 8 in equal groups, 0.47 of the rows fire per step on average, and since
-the ladder also skips the zero blocks of R it does 0.38 of the dense multiply-adds).
-"model says" is the cost model's estimate of that ratio at batch 1.
+the recurrent H×H work). T is a whole number of cycles (a multiple of 8). Medians
+over `--reps` runs after `--warmup` runs per form, which are excluded; the forms run
+interleaved, alternating their order each round, so that load from other processes
+on a shared machine falls on every form alike. The ratio columns are the medians of
+the per-round ratios form/dense (for periods 1, 2, 4, 8 in equal groups, 0.47 of
+the rows fire per step on average, and since ladder and cycle also skip the zero
+blocks of R the ladder does 0.38 of the dense multiply-adds; the cycle, which keeps
+each group's share from the slower groups until one of them fires, 0.20). "model says" is the cost
+model's estimate of the chosen form's ratio at that batch.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 import rnngraph as rg
 from rnngraph.bench.graphs import step_nodes
 from rnngraph.cli import op_histogram
-from rnngraph.compiler.cells.clockwork_cycle import cycle_groups
+from rnngraph.compiler.cells.clockwork_cycle import cycle_groups, cycle_profile
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.exporters.onnx import build_model_proto
 from rnngraph.runtime import oracle
@@ -70,16 +70,22 @@ def test_cycle_with_an_initial_state_and_without_lengths():
 
 
 def test_one_file_for_every_length_and_the_weights_stored_once():
-    """Periods 1, 2, 4, 8 in equal groups: the body holds one cycle (32 nodes for 8 steps after onnxruntime's
-    optimizer, against 6 per step for the dense form), and R is stored as its four block rows only."""
+    """Periods 1, 2, 4, 8 in equal groups: the body holds one cycle (44 nodes for 8 steps after onnxruntime's
+    optimizer: a Gemm per firing, φ fused with it, and an Add of the slower groups' share but for the slowest;
+    a Gemm per share a fired group renews; a Split of u per group firing more than once a cycle; one Concat,
+    the outputs), and R is stored as its blocks on and right of the diagonal only."""
     cell = rg.Clockwork(16, periods=(1, 2, 4, 8))
     model = returns_model(cell)
     params = model.init(0)
     proto = build_model_proto(model, params, options=CYCLE)
     (body,) = step_nodes(proto.SerializeToString())
-    assert body.nodes == 32 and body.ops == {"Concat": 13, "FusedGemm": 15, "Slice": 3, "Split": 1}
-    blocks = sorted(v.shape for k, v in all_initializers(proto.graph) if "R_block" in k)
-    assert blocks == [(4, 4), (4, 8), (4, 12), (4, 16)]
+    prof = cycle_profile(cell)
+    renewed = 1 * 4 + 2 * 2 + 3 * 1  # group r (period 2^r) renews r shares at each firing
+    assert (prof.gemms, prof.adds) == (15 + renewed, 8 + 4 + 2)
+    assert prof.madds == pytest.approx((15 + renewed) / (8 * 16))  # block products of 4×4 against 16 a step
+    assert body.nodes == 44 and body.ops == {"Add": 14, "Concat": 1, "FusedGemm": 15, "Gemm": 11, "Split": 3}
+    blocks = sorted(k for k, v in all_initializers(proto.graph) if "/R_" in k and v.shape == (4, 4))
+    assert len(blocks) == 10 == sum(1 for k, v in all_initializers(proto.graph) if "/R_" in k)
     session = Session(proto)
     for time in (5, 300):
         feeds = model.example_inputs(3, time, time)

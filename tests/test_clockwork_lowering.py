@@ -47,10 +47,15 @@ def test_ladder_profile_of_the_survey_clock():
 
 
 def test_cost_model_picks_dense_for_small_cells_and_the_cycle_for_large_ones():
+    """Where benchmarks/clockwork.py measured the cycle against the dense step (periods 1, 2, 4, 8): slower at
+    batch 1 up to H 64 and at batch 32 at H 16, faster from H 128 (batch 1) and H 64 (batch 32)."""
     assert COSTS.batch == 1
-    assert choose_form(rg.Clockwork(128, periods=(1, 2, 4, 8))) == "dense"
-    for hidden in (256, 512, 1024):
+    assert choose_form(rg.Clockwork(64, periods=(1, 2, 4, 8))) == "dense"
+    assert choose_form(rg.Clockwork(16, periods=(1, 2, 4, 8)), ExportOptions(batch=32)) == "dense"
+    for hidden in (128, 256, 512, 1024):
         assert choose_form(rg.Clockwork(hidden, periods=(1, 2, 4, 8))) == "cycle"
+    for hidden in (64, 128, 512, 1024):
+        assert choose_form(rg.Clockwork(hidden, periods=(1, 2, 4, 8)), ExportOptions(batch=32)) == "cycle"
     est = estimated_costs(rg.Clockwork(1024, periods=(1, 2, 4, 8)))
     assert est["cycle"] < est["ladder"] < 0.6 * est["dense"]
     # a cycle longer than MAX_CYCLE is not unrolled

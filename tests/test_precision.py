@@ -54,6 +54,16 @@ def test_every_sample_in_int8_and_float16(path, tmp_path):
         assert {k: v for k, v in meta.items() if k in meta32} == meta32, "the export's metadata is kept"
 
 
+def weight_bytes(path: pathlib.Path) -> int:
+    """The bytes of the initializers of every graph of the file (its weights; the rest is the graph's structure,
+    which the conversions grow, and which weighs in a small sample: 20 of the clockwork sample's 200 kB)."""
+    model = onnx.load(str(path))
+    graphs = [model.graph]
+    for graph in graphs:
+        graphs += [attr.g for node in graph.node for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH]
+    return sum(t.ByteSize() for graph in graphs for t in graph.initializer)
+
+
 @pytest.fixture(scope="module")
 def clockwork(tmp_path_factory):
     """A sample whose weights live in a Scan body (and in the main graph), large enough to shrink."""
@@ -71,7 +81,7 @@ def test_int8_reaches_the_scan_body_and_shrinks_the_file(clockwork, tmp_path):
     after = initializer_types(onnx.load(str(dst)))
     bodies = {graph: types for graph, types in after.items() if graph != "main"}
     assert bodies and all(types["INT8"] >= 1 for types in bodies.values()), after
-    assert dst.stat().st_size < 0.5 * src.stat().st_size
+    assert weight_bytes(dst) < 0.5 * weight_bytes(src) and dst.stat().st_size < 0.6 * src.stat().st_size
 
 
 def test_float16_weights_and_smaller_file(clockwork, tmp_path):
@@ -79,7 +89,7 @@ def test_float16_weights_and_smaller_file(clockwork, tmp_path):
     dst = to_float16(src, tmp_path / "cw.f16.onnx")
     after = initializer_types(onnx.load(str(dst)))
     assert all(types["FLOAT"] == 0 and types["FLOAT16"] >= 1 for types in after.values()), after
-    assert dst.stat().st_size < 0.6 * src.stat().st_size
+    assert weight_bytes(dst) < 0.55 * weight_bytes(src) and dst.stat().st_size < 0.65 * src.stat().st_size
 
 
 @pytest.mark.parametrize("lowering", ["native", "scan"])

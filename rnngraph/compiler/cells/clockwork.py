@@ -14,18 +14,19 @@ Three forms of the step, chosen once per cell by `choose_form` (a cost model, be
 
 ``cycle``  with periods that divide each other (1, 2, 4, 8) every row runs the same
            schedule, which repeats after the longest period P: one Scan iteration runs P
-           steps, unrolled, and no clock is computed at all. At step j of a cycle the
-           firing groups are a prefix, rows [0, s_j); they are computed by one Gemm on the
-           constant block ``R[:s_j]`` and the rest of the state is kept:
-           h = [φ(Gemm(h, R[:s_j], u_j)); h[s_j:]]                     (3 nodes, 1 at s_j = H)
-           The blocks are Slices of the one stored R, folded into constants when onnxruntime
-           loads the file. It needs a forward run on one clock (every row at step t at scan
-           step t); for any other sequence (reverse, a streaming chunk, one step in a Loop)
-           the cheaper of the two forms below runs instead (`refine_form`). With ragged
-           lengths the padded steps run too (on the cleared, finite inputs); their outputs
-           are cleared after the loop and each row's final state is its output at its last
-           valid step. Like `dense` it multiplies R's structural zeros, so a NaN in a fast
-           group reaches a resting slower one as 0·NaN (the NaN rule; `ladder` keeps it).
+           steps, unrolled, and no clock is computed at all (clockwork_cycle.py). At step j
+           of a cycle the firing groups are a prefix, 0 … n_j − 1; the state is carried as
+           one value per group, and a firing group k's pre-activation is a chain of Gemms
+           over the groups it reads, each accumulating onto the last (Gemm's C input):
+           h_k = φ(Gemm(h_k, R_kk, … Gemm(h_{G−1}, R_k,G−1, u_j^(k))))
+           so no step copies state, and R's zero blocks left of the diagonal are never
+           stored or multiplied (a NaN in a fast group never reaches a resting slower one,
+           as in `ladder`). Only the steps a group fires at are projected. It needs a
+           forward run on one clock (every row at step t at scan step t); for any other
+           sequence (reverse, a streaming chunk, one step in a Loop) the cheaper of the two
+           forms below runs instead (`refine_form`). With ragged lengths the padded steps run
+           too (on the cleared, finite inputs); their outputs are cleared after the loop and
+           each row's final state is its output at its last valid step.
 ``dense``  every row recomputed, old and new state blended with the clock mask m_t:
            h_t = h + m_t ⊙ (φ(Gemm(h, R, u_t)) − h)                     (5 body nodes)
 ``ladder`` with periods that divide each other the active groups at t are a prefix
@@ -55,7 +56,7 @@ import numpy as np
 from onnx import GraphProto
 
 from rnngraph.compiler.builder import GraphBuilder
-from rnngraph.compiler.cells.clockwork_cycle import MAX_CYCLE, cycle_fits, cycle_groups, cycle_runs, scan_cycles
+from rnngraph.compiler.cells.clockwork_cycle import MAX_CYCLE, cycle_fits, cycle_profile, cycle_runs, scan_cycles
 from rnngraph.compiler.idioms import activate, blend, reduce
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.compiler.recurrent import CellLowering, FoldedBias, SequenceInput, input_projection
@@ -71,23 +72,34 @@ DEFAULT_OPTIONS = ExportOptions()
 class StepCosts:
     """Per-step costs in µs, fitted to benchmarks/clockwork.py (onnxruntime 1.32, x86, 1 thread).
 
-    A step costs a fixed overhead per executed body node plus the multiply-adds of its
-    recurrent Gemm, cheaper per multiply-add with more rows (a GEMV streams R once per row
-    at batch 1; a GEMM reuses it). The batch size is a hint (`ExportOptions.batch`); without
-    one the model assumes batch 1, where node overhead weighs most. Measured with periods
-    (1, 2, 4, 8): the ladder loses to the dense step at batch 1 up to H 384 and wins from
-    H 512 (0.89×); at batch 32 it wins from H 256 (0.75×, 0.71× at H 512).
+    A step costs a fixed overhead per executed body node, larger with more rows (the Scan's
+    per-iteration copies and the elementwise nodes grow with the batch), plus the multiply-adds
+    of its recurrent Gemms, cheaper per multiply-add with more rows (a GEMV streams R once per
+    row at batch 1; a GEMM reuses it), and dearer in the Gemms on one group's block of R
+    (`ladder`, `cycle`: narrower, so they reuse less). The batch size is a hint
+    (`ExportOptions.batch`); without one the model assumes batch 1, where node overhead weighs
+    most. Measured with periods
+    (1, 2, 4, 8), cycle/dense: batch 1 1.14 at H 64, 0.86 at H 128, 0.39 at H 512; batch 32
+    1.19 at H 16, 0.94 at H 32, 0.82 at H 64, 0.44 at H 512; ladder/dense at batch 32 0.86 at
+    H 256, 0.68 at H 512. The model puts the cycle's crossings at H ≈ 106 (batch 1) and
+    H ≈ 50 (batch 32).
     """
 
-    node_us: float = 0.5  # one executed body node, the Scan's per-iteration share included
+    node_us: float = 0.35  # one executed body node at batch 1, the Scan's per-iteration share included
+    rows_per_node_us: float = 16.0  # the batch at which a node's overhead doubles
     if_us: float = 2.6  # one executed `If` (a subgraph run) on top of its nodes
-    cycle_node_us: float = 1.0  # one node of the `cycle` body (its Concats copy the state a group reads)
+    cycle_node_us: float = 0.45  # one node of the `cycle` body at batch 1 (a Gemm accumulating onto C)
     gemv_ns_per_madd: float = 0.05  # one multiply-add of a recurrent GEMV (batch 1), float32
     gemm_ns_per_madd: float = 0.022  # … of a GEMM over many rows
+    block_gemm_ns_per_madd: float = 0.045  # … of a GEMM on one group's block of R (`ladder`, `cycle`)
     batch: int = 1
 
-    def ns_per_madd(self) -> float:
-        return self.gemm_ns_per_madd + (self.gemv_ns_per_madd - self.gemm_ns_per_madd) / self.batch
+    def ns_per_madd(self, gemm_ns: float | None = None) -> float:
+        gemm_ns = self.gemm_ns_per_madd if gemm_ns is None else gemm_ns
+        return gemm_ns + (self.gemv_ns_per_madd - gemm_ns) / self.batch
+
+    def node_scale(self) -> float:
+        return 1.0 + self.batch / self.rows_per_node_us
 
 
 COSTS = StepCosts()
@@ -127,20 +139,22 @@ def ladder_profile(cell: Clockwork) -> LadderProfile:
 
 def estimated_costs(cell: Clockwork, costs: StepCosts = COSTS) -> dict[str, float]:
     """Estimated µs per step of each form that applies to `cell`."""
-    gemm = costs.batch * cell.hidden * cell.hidden * costs.ns_per_madd() / 1000.0
+    madds = costs.batch * cell.hidden * cell.hidden / 1000.0  # of a dense step, in thousands
+    gemm = madds * costs.ns_per_madd()
+    blocks = madds * costs.ns_per_madd(costs.block_gemm_ns_per_madd)  # all of R, at the blocks' rate
+    node_us = costs.node_us * costs.node_scale()
     # Gemm, φ, Sub, Mul, Add, and the Identity that gives y its own name
-    out = {"dense": 6 * costs.node_us + gemm}
+    out = {"dense": 6 * node_us + gemm}
     if cell.nested_periods():
         prof = ladder_profile(cell)
-        out["ladder"] = (prof.ifs * (costs.if_us + costs.node_us) + (prof.nodes + 1) * costs.node_us
-                         + prof.madds * gemm)
+        out["ladder"] = (prof.ifs * (costs.if_us + node_us) + (prof.nodes + 1) * node_us + prof.madds * blocks)
     if cycle_fits(cell):
-        groups = len(cell.bounds)
-        # per cycle: the Splits of u, the Concats of the outputs and of h, and the iteration; per step the Gemm+φ
-        # of each firing group and the Concat (a Slice at step 0) of the groups it reads, but for the slowest
-        active = cycle_groups(cell)
-        nodes = 3 + sum(n + min(n, groups - 1) for n in active if n)
-        out["cycle"] = nodes / len(active) * costs.cycle_node_us + ladder_profile(cell).madds * gemm
+        assert cell.periods is not None
+        # per cycle: its Gemms and Adds, a Split of u per group firing more than once, the Concat of the
+        # outputs and the iteration
+        period, prof_c = cell.periods[-1], cycle_profile(cell)
+        nodes = prof_c.gemms + prof_c.adds + sum(1 for every in cell.periods if every < period) + 2
+        out["cycle"] = nodes / period * costs.cycle_node_us * costs.node_scale() + prof_c.madds * blocks
     return out
 
 
