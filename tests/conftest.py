@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 
 import numpy as np
+import onnx
 import pytest
 
 import rnngraph as rg
@@ -82,6 +83,15 @@ def assert_close(got: np.ndarray, ref: np.ndarray, tolerance: str = "reference",
 def count_nodes(graph: object) -> int:
     """Nodes of an ONNX graph, its Scan/Loop/If bodies included."""
     return sum(op_histogram(graph).values())
+
+
+def every_node(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    """The nodes of an ONNX graph and of its Scan/Loop/If bodies, depth first."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from every_node(sub)
 
 
 def assert_size_independent_of_time(model: Model, params: Mapping[str, np.ndarray], nodes: Mapping[str, int],

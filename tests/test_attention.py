@@ -65,7 +65,9 @@ def test_attention_with_or_without_a_context(context: str | None, use: str) -> N
     assert_matches(model, model.init(seed=8), feeds=feeds_for(model, 4, 9))
 
 
-@pytest.mark.parametrize("score,nodes", [("additive", 233), ("dot", 223), ("general", 227)])
+# the encoder's by-batch If (rnngraph/compiler/by_batch.py) runs the bare native op: no NaN-rule nodes in
+# its native branch (a NaN takes the Scan), and squeezes y after the If: 11 fewer than before (233, 223, 227)
+@pytest.mark.parametrize("score,nodes", [("additive", 222), ("dot", 212), ("general", 216)])
 def test_node_count_does_not_depend_on_source_length(score: str, nodes: int) -> None:
     """One export of a fixed size (loop bodies included) serves every source length."""
     model = attention_model(score, runtime_max_len=True)

@@ -125,7 +125,9 @@ def test_predictor_reports_refused_nodes_inside_a_scan_body():
 def test_default_bidirectional_export_names_its_reverse_native_node():
     mf = load_model_file(pathlib.Path(SAMPLES[0]).parent / "bidirectional.py")
     placed = predict_cuda(build_model_proto(mf.model, mf.params, lowering="native"))
-    assert [(p.node, p.kind) for p in placed if p.kind == INEXACT] == [("birnn0/bw/rnn", INEXACT)]
+    # the op sits in both branches of its NaN-rule If (rnngraph/compiler/nan_rule.py)
+    assert [(p.node, p.kind) for p in placed if p.kind == INEXACT] == [("birnn0/bw/no_nan/rnn", INEXACT),
+                                                                       ("birnn0/bw/nan_found/rnn", INEXACT)]
 
 
 def test_default_exports_name_the_nodes_cuda_refuses():
@@ -137,9 +139,11 @@ def test_default_exports_name_the_nodes_cuda_refuses():
         found[name] = [(p.node, p.reason) for p in fallbacks(build_model_proto(mf.model, mf.params, lowering="native"))]
     pad = ("guard/lengths/padded", "no CUDA kernel for Pad on int64 (it has bool, double, float, float16)")
     assert found["lstm"] == [pad]
-    assert found["lstm_peephole"] == [pad, ("lstm0/lstm", "LSTM with peepholes (input P): cuDNN has no peephole LSTM")]
-    assert found["lstm_coupled"] == [pad, ("lstm0/lstm", "LSTM with input_forget=1 (coupled gates): cuDNN has no "
-                                                         "coupled LSTM")]
+    # each op twice: in both branches of its NaN-rule If (rnngraph/compiler/nan_rule.py)
+    peephole = "LSTM with peepholes (input P): cuDNN has no peephole LSTM"
+    coupled = "LSTM with input_forget=1 (coupled gates): cuDNN has no coupled LSTM"
+    for name, reason in (("lstm_peephole", peephole), ("lstm_coupled", coupled)):
+        assert found[name] == [pad, *[(f"lstm0/{branch}/lstm", reason) for branch in ("no_nan", "nan_found")]]
 
 
 # -- the CUDA lowering ---------------------------------------------------------------------------------

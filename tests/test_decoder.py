@@ -195,7 +195,8 @@ def test_runtime_max_len(max_len: int) -> None:
     assert got["greedy_scores"].shape == (3, got["tokens"].shape[1], TGT_VOCAB)
 
 
-@pytest.mark.parametrize("attention,nodes", [(None, 228), (rg.Attention("additive", units=4), 273)])
+# native layers: the NaN rule behind an If (rnngraph/compiler/nan_rule.py, by_batch.py); 228 and 273 before
+@pytest.mark.parametrize("attention,nodes", [(None, 225), (rg.Attention("additive", units=4), 262)])
 def test_node_count_does_not_depend_on_sequence_length(attention: rg.Attention | None, nodes: int) -> None:
     """One export of a fixed size (loop bodies included) serves every source and target length."""
     model = seq2seq(rg.LSTM(7), attention=attention, context="all_dense",

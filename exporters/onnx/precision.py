@@ -51,6 +51,7 @@ from collections.abc import Iterator
 import onnx
 
 from rnngraph.errors import ExportError
+from rnngraph.exporters.onnx.branch_weights import localize_lstm_weights, share_branch_weights
 from rnngraph.exporters.onnx.write import write_model
 
 PRECISION_KEY = "rnngraph.precision"
@@ -154,10 +155,16 @@ def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> p
         staged = pathlib.Path(tmp) / target.name
         # the quantizer logs a generic advice ("consider pre-processing") on the root logger at every call;
         # rnngraph's exports need none, so it is kept off the user's terminal
+        # native LSTMs in If branches: weights copied in for the quantizer, shared again after (branch_weights.py)
+        localized = onnx.load(str(source))
+        if localize_lstm_weights(localized):
+            source = pathlib.Path(tmp) / f"localized-{target.name}"
+            onnx.save(localized, str(source), save_as_external_data=external)
         with _root_warnings_off():
             quantize_dynamic(str(source), str(staged), weight_type=QuantType.QInt8,
                              use_external_data_format=external, extra_options={"EnableSubgraph": True})
         model = onnx.load(str(staged))
+        share_branch_weights(model)
     _mark(model, "int8")
     _save(model, target, external)
     return target

@@ -5,16 +5,17 @@ RNN, onnxruntime's native ``RNN`` kernel beats a Scan at small batches and loses
 where the two cross depends on the hidden size and on padding. The batch is a dynamic axis, unknown
 at export, so `auto` exports both and an ``If`` picks one per run::
 
-    If(batch <= limit)
+    If(batch <= limit and not IsNaN(ReduceSum(x)))
         then: the native op            (time-major in and out, as in a chain of native layers)
-        else: the Scan over the cell
+        else: the Scan over the cell   (which keeps the NaN rule by itself, rnngraph/compiler/nan_rule.py)
 
 The limit comes from the cell's lowering (`CellLowering.native_batch_limit`, its measured cost
 model). Each branch is lowered by the ordinary code (`run_path`) into its own subgraph; their
 weights are initializers of the enclosing graph, one copy each, which both branches (and the
 Scan body) read by name: the file holds every weight once (`SharedConstBuilder`). Both branches
 read the sequence time-major (converted before the If, or as a native layer below left it; the
-Scan scans it on axis 0) and return it so; the caller sees one batch-first value with its
+Scan scans it on axis 0) and return it so, in the native op's layout ``(time, 1, batch, out)``
+(squeezed after the ``If``, where that is free); the caller sees one batch-first value with its
 time-major twin, like any native output, and the two directions of a Bidirectional share the
 conversions.
 """
@@ -67,7 +68,9 @@ class SharedConstBuilder(GraphBuilder):
 
 def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: SequenceInput,
              initial: dict[str, str] | None, limit: int, run_path: RunPath) -> tuple[str, dict[str, str]]:
-    """`cell` over `seq`: the native op when the batch is at most `limit`, else the Scan (module docstring)."""
+    """`cell` over `seq`: the native op when the batch is at most `limit` and x holds no NaN, else the Scan
+    (module docstring)."""
+    from rnngraph.compiler.nan_rule import unsqueezed
     from rnngraph.compiler.recurrent import batch_first, cell_lowering, time_major
 
     g = ctx.g
@@ -75,6 +78,10 @@ def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: 
     x_tm = time_major(ctx, seq.x)
     batch = g.dim(x_tm, 1)
     small = g.op("LessOrEqual", batch, g.const("native_limit", [limit], "int64"), name="native_batch")
+    # an input with a NaN (its sum is NaN: rnngraph/compiler/nan_rule.py) takes the Scan, which keeps the NaN
+    # rule by itself: the native branch runs the bare op, without a second If for the rule inside it
+    clean = g.op("Not", g.op("IsNaN", g.op("ReduceSum", x_tm, keepdims=0, name="x_sum"), name="any_nan"))
+    native_runs = g.op("And", small, clean, name="native_runs")
     shared: dict[tuple[Any, ...], str] = {}
     branches = {}
     widths = [cell.output_size, *cell.state_sizes().values()]
@@ -82,14 +89,17 @@ def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: 
         b = SharedConstBuilder(g, g, shared, path)
         # a branch reads outer values by name; what it builds (masks, twins) stays in it
         sub = replace(ctx, g=b, time_major=dict(ctx.time_major), _cache=dict(ctx._cache))
-        y, finals = run_path(sub, path, cell, p, seq, initial, native)
-        outs = [sub.time_major[y], *finals.values()]
+        y, finals = run_path(sub, path, cell, p, seq, initial, native, nan_free=True)
+        # y leaves in the op's layout (time, 1, batch, out), squeezed after the If: a Squeeze in the branch would
+        # copy all of y into the If's output (~35 µs at T=2000, profiled), one outside only relabels it
+        y_tm = sub.time_major[y]
+        outs = [unsqueezed(b, y_tm) if path == "native" else b.unsqueeze(y_tm, [1]), *finals.values()]
         produced = {o for node in b.nodes for o in node.output}
         outs = [v if v in produced else b.op("Identity", v, name="out") for v in outs]
         for value, width in zip(outs, widths, strict=True):
-            b.add_output(value, FLOAT, [None, None, width] if value == outs[0] else [None, width])
+            b.add_output(value, FLOAT, [None, 1, None, width] if value == outs[0] else [None, width])
         branches[path] = (b.graph(f"{path}_branch"), list(finals))
     names = branches["scan"][1]
-    out = g.op_n("If", small, outputs=1 + len(names), name="by_batch",
+    out = g.op_n("If", native_runs, outputs=1 + len(names), name="by_batch",
                  then_branch=branches["native"][0], else_branch=branches["scan"][0])
-    return batch_first(ctx, out[0]), dict(zip(names, out[1:], strict=True))
+    return batch_first(ctx, g.squeeze(out[0], [1])), dict(zip(names, out[1:], strict=True))

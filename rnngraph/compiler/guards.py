@@ -20,7 +20,8 @@ with four rules (docs/errors.md, "What an exported graph does"):
 - NaN (`nan_rule`): a NaN in a valid step makes that step's output and every later one of
   its row NaN, and the row's final states; padded steps stay 0. The Scan lowering computes
   that itself (its padded outputs are cleared after the loop); onnxruntime's native
-  LSTM/GRU give ordinary numbers after a NaN, so the native path marks the rows outside the op.
+  LSTM/GRU give ordinary numbers after a NaN, so the native path marks the rows outside the op
+  (`rnngraph.compiler.nan_rule`).
 
 The lowerings read the public names (``x``, ``lengths``, ``n``); `Guards.redirect` points
 every node emitted after the prelude at the guarded values instead, so no lowering knows of it.
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import NodeProto, numpy_helper
 
-from rnngraph.compiler.builder import FLOAT, GraphBuilder, compiler_dtype
+from rnngraph.compiler.builder import GraphBuilder, compiler_dtype
 from rnngraph.compiler.idioms import reduce
 from rnngraph.dsl.model import Model
 from rnngraph.dsl.tensor import SCALAR, SEQUENCE, TensorSpec
@@ -249,40 +250,6 @@ def padding_zero(g: GraphBuilder, valid: str | None, y: str) -> str:
     if valid is None:
         return y
     return g.op("Where", valid, y, g.const("zero_f", 0.0), name="padding_zero")
-
-
-def nan_rule(g: GraphBuilder, x: str, valid: str | None, reverse: bool, y: str,
-             finals: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """The NaN rule (module docstring) for a native op: its ``y`` and final states, from its input ``x``.
-
-    Time-major, as the op reads and writes them: ``x (time, batch, in)``, ``y (time, batch, out)``,
-    `valid` ``(time, batch, 1)`` bool (None: unpadded). onnxruntime's kernels give ordinary numbers
-    after a NaN, so the rule is applied outside the op: a step is NaN when the sum of its features
-    is (one ReduceSum: a NaN feature, or +inf beside −inf, which makes the gates NaN too); every
-    valid step from a row's first NaN step on, in the direction of the run, and the row's final
-    states become NaN.
-
-    The marks are one tensor ``(time, batch, 1)``, NaN at a NaN step and 0 elsewhere (``√−flag``), run through
-    ``CumSum`` over time: a sum carries a NaN on to every later step, so the running sum is NaN
-    from the first NaN step on and 0 before it, and adding it to ``y`` marks exactly those steps
-    (no compare-and-select per output). Its sum over time is NaN for a row with a NaN
-    step, 0 otherwise: added to the final states. A forward run carries its NaN on into the padded
-    steps, which are cleared after the Add (a reverse run meets them before any valid step, so its
-    running sum is 0 there).
-    """
-    with g.scope("nan_rule"):
-        nan_step = g.op("IsNaN", reduce(g, "ReduceSum", x, [2], keepdims=1), name="nan_step")  # (time, batch, 1)
-        if valid is not None:  # a value in a padded step is not read
-            nan_step = g.op("And", nan_step, valid, name="valid_nan")
-        # √(−1) = NaN, √(−0) = −0: three element-wise nodes on (time, batch, 1), where a Where broadcasting two
-        # scalars costs ~25 ns an element in onnxruntime (48 µs of a 2.4 ms LSTM at T=2000, profiled)
-        marks = g.op("Sqrt", g.op("Neg", g.cast(nan_step, FLOAT)), name="marks")
-        seen = g.op("CumSum", marks, g.const("time_axis", 0, "int64"), reverse=int(reverse), name="seen")
-        y = g.op("Add", y, seen, name="y")
-        if valid is not None and not reverse:
-            y = g.op("Where", valid, y, g.const("zero_f", 0.0), name="padding_zero")
-        row_nan = reduce(g, "ReduceSum", marks, [0], keepdims=0, name="row_nan")  # (batch, 1): NaN or 0
-        return y, {name: g.op("Add", value, row_nan, name=name) for name, value in finals.items()}
 
 
 def propagate_nan(g: GraphBuilder, y: str, maxed: str) -> str:

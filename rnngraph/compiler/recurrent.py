@@ -44,8 +44,9 @@ import numpy as np
 from rnngraph.compiler.builder import FLOAT, GraphBuilder
 from rnngraph.compiler.by_batch import by_batch
 from rnngraph.compiler.context import LoweringContext
-from rnngraph.compiler.guards import nan_rule, padding_zero
+from rnngraph.compiler.guards import padding_zero
 from rnngraph.compiler.loop import LoopBody, sequence_clock
+from rnngraph.compiler.nan_rule import guarded_native
 from rnngraph.compiler.options import ExportOptions
 from rnngraph.dsl.cells.base import Cell
 from rnngraph.dsl.registry import implementation
@@ -203,8 +204,10 @@ def run_cell(
 
 
 def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.ndarray], seq: SequenceInput,
-             initial: dict[str, str] | None, native: Native | None = None) -> tuple[str, dict[str, str]]:
-    """`cell` over `seq` on one path (``scan`` or ``native``; `native`: that native lowering instead of the cell's)."""
+             initial: dict[str, str] | None, native: Native | None = None, nan_free: bool = False
+             ) -> tuple[str, dict[str, str]]:
+    """`cell` over `seq` on one path (``scan`` or ``native``; `native`: that native lowering instead of the cell's;
+    `nan_free`: the caller runs this path only when ``seq.x`` holds no NaN, so the native op needs no NaN rule)."""
     g = ctx.g
     if path == "scan":
         y, finals = scan_cell(ctx, bind(ctx, cell, seq), p, seq, initial)
@@ -214,13 +217,14 @@ def run_path(ctx: LoweringContext, path: str, cell: Cell, p: Mapping[str, np.nda
             return padding_zero(g, ctx.valid(seq.spec, seq.x), y), finals
         x_tm = ctx.time_major[seq.x]
         return batch_first(ctx, padding_zero(g, ctx.valid(seq.spec, x_tm, time_axis=0), y_tm)), finals
-    native = native or cell_lowering(cell).native
-    assert native is not None
-    y, finals = native(ctx, cell, p, seq, initial)
-    # the NaN rule (rnngraph/compiler/guards.py) on the op's time-major output, which the next native layer reads
-    x_tm, y_tm = time_major(ctx, seq.x), ctx.time_major[y]
-    y_tm, finals = nan_rule(g, x_tm, ctx.valid(seq.spec, x_tm, time_axis=0), seq.reverse, y_tm, finals)
-    return batch_first(ctx, y_tm), finals
+    emit = native or cell_lowering(cell).native
+    assert emit is not None
+    if nan_free:
+        return emit(ctx, cell, p, seq, initial)
+    # the op under the NaN rule (rnngraph/compiler/nan_rule.py), over the time-major input both its branches read
+    y, finals = guarded_native(ctx, lambda sub: emit(sub, cell, p, seq, initial), time_major(ctx, seq.x),
+                               seq.spec, seq.reverse)
+    return from_native_outputs(ctx, y, finals)
 
 
 def scan_cell(
