@@ -79,7 +79,7 @@ def main(names: list[str]) -> None:
             files = {"float32": src, "float16": to_float16(src, src.with_suffix(".f16.onnx")),
                      "int8": quantize_int8(src, src.with_suffix(".int8.onnx"))}
             paths = json.loads({p.key: p.value for p in proto.metadata_props}["rnngraph.paths"])
-            if "native" in paths.values():
+            if any(path_ != "scan" for path_ in paths.values()):  # native, or native below a batch size
                 files["float32 scan"] = src.with_suffix(".scan.onnx")
                 export(mf.model, mf.params, files["float32 scan"], lowering="scan")
             files["float64"] = src.with_suffix(".f64.onnx")
