@@ -1,6 +1,6 @@
 """A cell whose faster lowering depends on the batch size: both paths in one graph, chosen when it runs.
 
-Measured here (benchmarks/native_crossover.py; docs/deploy.md, "Which lowering runs"): for the tanh
+Measured here (benchmarks/native_crossover.py; docs/classic-rnn.md, "The exported graph"): for the tanh
 RNN, onnxruntime's native ``RNN`` kernel beats a Scan at small batches and loses at large ones, and
 where the two cross depends on the hidden size and on padding. The batch is a dynamic axis, unknown
 at export, so `auto` exports both and an ``If`` picks one per run::

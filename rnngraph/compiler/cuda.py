@@ -1,4 +1,6 @@
-"""What onnxruntime's CUDA execution provider runs, and what it leaves to the CPU (docs/deploy.md, "CUDA").
+"""What onnxruntime's CUDA execution provider runs, and what it leaves to the CPU.
+
+docs/deploy.md, "On a GPU: onnxruntime's CUDA provider", says it for users.
 
 Three ways a node of an exported graph ends up on the CPU in a CUDA session:
 
