@@ -37,9 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnngraph.compiler.builder import FLOAT
 from rnngraph.compiler.context import LoweringContext, lowering_for
+from rnngraph.compiler.guards import padding_zero
+from rnngraph.compiler.idioms import reduce
 from rnngraph.compiler.over_time import last_valid
-from rnngraph.compiler.recurrent import SequenceInput, bind, choose_path, scan_cell
+from rnngraph.compiler.recurrent import SequenceInput, bind, choose_path, run_path, scan_cell
 from rnngraph.compiler.wrappers import Ran, outputs_for
 from rnngraph.dsl.decoder import DecoderLayer
 from rnngraph.dsl.embedding import Embedding
@@ -209,14 +212,31 @@ def _recurrent(ctx: LoweringContext, stream: ChunkState, path: str, layer: Recur
     clock = stream.clock() if bound.needs_step_index else None
     seq = SequenceInput(x, spec, ctx.mask(spec, x), ctx.lengths_i32(spec), False, clock_start=clock)
     ctx.paths[path] = choose_path(ctx.options.lowering, cell, ctx.options.device)
-    if ctx.paths[path] == "native":
-        assert bound.impl.native is not None
-        y, out = bound.impl.native(ctx, cell, p, seq, initial)
+    if ctx.paths[path] == "native":  # under the NaN rule, as in a whole-sequence export (compiler/nan_rule.py)
+        y, out = _nan_state_carried(ctx, spec, x, initial, *run_path(ctx, "native", cell, p, seq, initial))
     else:
         y, out = scan_cell(ctx, bound, p, seq, initial)
     out = _kept_where_empty(ctx, spec, initial, out)
     finals.update({f"{path}/{s}": value for s, value in out.items()})
     return Ran(y, lambda: last_valid(ctx, y, spec, False), list(out.values()))
+
+
+def _nan_state_carried(ctx: LoweringContext, spec: TensorSpec, x: str, initial: Mapping[str, str], y: str,
+                       out: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The NaN rule across chunks for a native op: a row whose incoming state holds a NaN (an earlier chunk
+    had a NaN step) is NaN at every valid step of this chunk and in its final states.
+
+    onnxruntime's ReLU `RNN` turns a NaN state back into numbers (its max drops the NaN), so the
+    native op alone would let the stream recover; a Scan carries the NaN by itself. The flag is
+    ``√−isnan(Σ state)`` per row ``(batch, 1)``: NaN or −0, added to ``y (batch, time, out)`` (padded
+    steps cleared again) and to each final state.
+    """
+    g = ctx.g
+    sums = [reduce(g, "ReduceSum", state, [1], keepdims=1, name="state_sum") for state in initial.values()]
+    total = sums[0] if len(sums) == 1 else g.op("Sum", *sums, name="states_sum")
+    flag = g.op("Sqrt", g.op("Neg", g.cast(g.op("IsNaN", total, name="nan_state"), FLOAT)), name="nan_carried")
+    y = padding_zero(g, ctx.valid(spec, x), g.op("Add", y, g.unsqueeze(flag, [1]), name="y_nan_carried"))
+    return y, {name: g.op("Add", value, flag, name=f"{name}_nan_carried") for name, value in out.items()}
 
 
 def _kept_where_empty(ctx: LoweringContext, spec: TensorSpec, initial: Mapping[str, str],
