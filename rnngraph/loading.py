@@ -57,6 +57,7 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     """The model, parameters and export options of an ``.onnx`` written by `rnngraph.export`."""
     from rnngraph.compiler.options import ExportOptions
     from rnngraph.exporters.onnx import layout
+    from rnngraph.exporters.onnx.precision import PRECISION_KEY
 
     path = os.fspath(path)
     proto = read_proto(path)
@@ -74,6 +75,11 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
         raise ModelError(f"{path}: carries no parameter layout (metadata {PARAMS_KEY!r}): models of 2^24 parameter "
                          "values or more are exported without one. Load the model from its model file and its "
                          "parameters from their .npz instead.")
+    if meta.get(PRECISION_KEY, "float32") != "float32":
+        raise ModelError(f"{path}: is the {meta[PRECISION_KEY]} copy of an export; its weights were converted "
+                         "(quantized or rounded), so its parameters cannot be read back. Load or verify the "
+                         "float32 file it was made from, or the model file; the copy's own error against the "
+                         "oracle is what `rnngraph demo` and benchmarks/precision_table.py measure.")
     shapes = {name: spec.shape for name, spec in model.param_specs().items()}
     params = layout.read(proto.graph, json.loads(meta[PARAMS_KEY]), shapes)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))

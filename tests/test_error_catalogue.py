@@ -93,6 +93,16 @@ def write(path: pathlib.Path, content: str | bytes) -> str:
 X = np.zeros((2, 5, 4), np.float32)
 
 #: case id -> what causes it, given a folder with inputs and the folder it may write to (which must stay empty)
+def int8_copy(folder: pathlib.Path) -> str:
+    """The classic RNN sample exported, and its int8 copy (both in `folder`)."""
+    from rnngraph.exporters.onnx.precision import quantize_int8
+    from rnngraph.verify import load_model_file
+
+    mf = load_model_file(CLASSIC)
+    rg.export(mf.model, mf.params, folder / "m.onnx")
+    return str(quantize_int8(folder / "m.onnx", folder / "m.int8.onnx"))
+
+
 CASES: dict[str, Callable[[pathlib.Path, pathlib.Path], object]] = {
     # describing a model
     "hidden-zero": lambda i, o: rg.RNN(0),
@@ -154,6 +164,7 @@ CASES: dict[str, Callable[[pathlib.Path, pathlib.Path], object]] = {
     "cli-not-py": lambda i, o: main(["show", write(i / "model.txt", "import os\n")]),
     "cli-run-py": lambda i, o: main(["run", CLASSIC]),
     "cli-onnx-to-verify": lambda i, o: main(["verify", write(i / "m.onnx", b"\x08\x08")]),
+    "cli-verify-int8-copy": lambda i, o: main(["verify", int8_copy(i)]),
     "cli-no-model": lambda i, o: main(["export", write(i / "m.py", "x = 1\n"), "-o", str(o / "m.onnx")]),
     "cli-model-raises": lambda i, o: main(["export", write(i / "m.py", "import rnngraph as rg\n\nrg.RNN(-1)\n"),
                                           "-o", str(o / "m.onnx")]),
