@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 import numpy as np
 import onnx
@@ -239,6 +240,13 @@ def test_the_log_of_a_mixed_placement_is_read_per_node():
 def test_a_log_without_placements_is_an_error_that_says_what_to_do():
     with pytest.raises(RnnGraphError, match=r"onnxruntime reported no node placements .*placement\.predict_cuda"):
         parse(["2026 [I:onnxruntime:, x.cc:1 f] nothing here"])
+
+
+def test_a_model_onnxruntime_cannot_load_is_an_error_and_stderr_is_given_back(capfd):
+    with pytest.raises(RnnGraphError, match=r"onnxruntime could not load the model to report its placement: "):
+        measure(b"not an onnx model", [CPU])
+    sys.stderr.write("after\n")  # file descriptor 2 is the test's again, not the captured log
+    assert "after" in capfd.readouterr().err
 
 
 def count_nodes(graph: onnx.GraphProto) -> int:

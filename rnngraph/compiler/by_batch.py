@@ -70,7 +70,7 @@ def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: 
              initial: dict[str, str] | None, limit: int, run_path: RunPath) -> tuple[str, dict[str, str]]:
     """`cell` over `seq`: the native op when the batch is at most `limit` and x holds no NaN, else the Scan
     (module docstring)."""
-    from rnngraph.compiler.nan_rule import unsqueezed
+    from rnngraph.compiler.nan_rule import nan_anywhere, unsqueezed
     from rnngraph.compiler.recurrent import batch_first, cell_lowering, time_major
 
     g = ctx.g
@@ -80,7 +80,7 @@ def by_batch(ctx: LoweringContext, cell: Any, p: Mapping[str, np.ndarray], seq: 
     small = g.op("LessOrEqual", batch, g.const("native_limit", [limit], "int64"), name="native_batch")
     # an input with a NaN (its sum is NaN: rnngraph/compiler/nan_rule.py) takes the Scan, which keeps the NaN
     # rule by itself: the native branch runs the bare op, without a second If for the rule inside it
-    clean = g.op("Not", g.op("IsNaN", g.op("ReduceSum", x_tm, keepdims=0, name="x_sum"), name="any_nan"))
+    clean = g.op("Not", nan_anywhere(ctx, x_tm), name="no_nan")
     native_runs = g.op("And", small, clean, name="native_runs")
     shared: dict[tuple[Any, ...], str] = {}
     branches = {}

@@ -44,8 +44,7 @@ def guarded_native(ctx: LoweringContext, emit: Emit, x_tm: str, spec: TensorSpec
     Returns the op's layout-0 ``Y`` and final states by name, the `If`'s outputs.
     """
     g = ctx.g
-    with g.scope("nan_rule"):
-        any_nan = g.op("IsNaN", g.op("ReduceSum", x_tm, keepdims=0, name="x_sum"), name="any_nan")
+    any_nan = nan_anywhere(ctx, x_tm)
     shared: dict[tuple[Any, ...], str] = {}
     branches, names = [], []
     for branch in ("nan_found", "no_nan"):
@@ -65,6 +64,15 @@ def guarded_native(ctx: LoweringContext, emit: Emit, x_tm: str, spec: TensorSpec
     out = g.op_n("If", any_nan, outputs=1 + len(names), name="nan_rule",
                  then_branch=branches[0], else_branch=branches[1])
     return out[0], dict(zip(names, out[1:], strict=True))
+
+
+def nan_anywhere(ctx: LoweringContext, x: str) -> str:
+    """Bool scalar: whether `x` holds a NaN anywhere (or +inf beside −inf), from one ``ReduceSum``; built once
+    per value, so the two directions of a Bidirectional and the by-batch choice (rnngraph/compiler/by_batch.py)
+    read one test."""
+    g = ctx.g
+    return ctx.cached(("nan_anywhere", x), lambda: g.op(
+        "IsNaN", g.op("ReduceSum", x, keepdims=0, name=f"{x}/sum"), name=f"{x}/any_nan"))
 
 
 def unsqueezed(b: GraphBuilder, value: str) -> str:
